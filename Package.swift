@@ -1,0 +1,107 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "isobar",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "isobar", targets: ["isobar"]),
+        .library(name: "IsobarModel", targets: ["IsobarModel"]),
+        .library(name: "IsobarWire", targets: ["IsobarWire"]),
+        .library(name: "IsobarRouting", targets: ["IsobarRouting"]),
+        .library(name: "IsobarConfig", targets: ["IsobarConfig"]),
+        .library(name: "IsobarGateway", targets: ["IsobarGateway"]),
+        .library(name: "IsobarEmulator", targets: ["IsobarEmulator"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // MARK: - Pure vocabulary and logic
+        .target(name: "IsobarModel", swiftSettings: strict),
+        .target(name: "IsobarWire", dependencies: ["IsobarModel"], swiftSettings: strict),
+        .target(
+            name: "IsobarRouting",
+            dependencies: ["IsobarModel", .product(name: "DequeModule", package: "swift-collections")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "IsobarConfig",
+            dependencies: ["IsobarModel", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strict
+        ),
+
+        // MARK: - Shells
+        .target(
+            name: "IsobarGateway",
+            dependencies: [
+                "IsobarModel", "IsobarWire", "IsobarRouting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "IsobarEmulator",
+            dependencies: [
+                "IsobarModel", "IsobarWire", "IsobarGateway",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "isobar",
+            dependencies: [
+                "IsobarModel", "IsobarConfig", "IsobarGateway", "IsobarEmulator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // MARK: - Tests
+        .testTarget(name: "IsobarModelTests", dependencies: ["IsobarModel"]),
+        .testTarget(name: "IsobarWireTests", dependencies: ["IsobarWire"]),
+        .testTarget(name: "IsobarRoutingTests", dependencies: ["IsobarRouting"]),
+        .testTarget(name: "IsobarConfigTests", dependencies: ["IsobarConfig"]),
+        .testTarget(
+            name: "IsobarGatewayTests",
+            dependencies: [
+                "IsobarGateway",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "IsobarIntegrationTests",
+            dependencies: [
+                "IsobarGateway", "IsobarEmulator", "IsobarConfig",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+    ]
+)

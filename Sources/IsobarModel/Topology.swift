@@ -1,0 +1,370 @@
+/// A validated topology: the regions, gateway nodes, backends and model groups of one mesh, with routing
+/// settings. Built by IsobarConfig from a topology file; every reference in it resolves and every name in
+/// it is unique, so code that holds a `Topology` never re-checks it.
+public struct Topology: Sendable, Equatable {
+    public var mesh: Mesh
+    public var regions: [Region]
+    public var nodes: [Node]
+    public var backends: [Backend]
+    public var models: [ModelGroup]
+    public var routing: RoutingSettings
+    public var catchAll: CatchAll
+    public var limits: Limits
+
+    public init(
+        mesh: Mesh,
+        regions: [Region],
+        nodes: [Node],
+        backends: [Backend],
+        models: [ModelGroup],
+        routing: RoutingSettings = RoutingSettings(),
+        catchAll: CatchAll = CatchAll(),
+        limits: Limits = Limits()
+    ) {
+        self.mesh = mesh
+        self.regions = regions
+        self.nodes = nodes
+        self.backends = backends
+        self.models = models
+        self.routing = routing
+        self.catchAll = catchAll
+        self.limits = limits
+    }
+
+    public func node(_ id: NodeID) -> Node? { nodes.first { $0.name == id } }
+    public func backend(_ id: BackendID) -> Backend? { backends.first { $0.name == id } }
+    public func model(_ name: ModelName) -> ModelGroup? { models.first { $0.name == name } }
+}
+
+/// Mesh-wide settings.
+public struct Mesh: Sendable, Equatable {
+    /// The mesh name; also the associated data of gossip encryption.
+    public var name: String
+    /// The environment variable holding the base64 gossip key, if any.
+    public var gossipKeyEnv: String?
+
+    public init(name: String, gossipKeyEnv: String? = nil) {
+        self.name = name
+        self.gossipKeyEnv = gossipKeyEnv
+    }
+}
+
+/// A region of the mesh.
+public struct Region: Sendable, Equatable {
+    public var name: RegionID
+    public init(name: RegionID) { self.name = name }
+}
+
+/// A gateway node: one `isobar serve` process.
+public struct Node: Sendable, Equatable {
+    public var name: NodeID
+    public var region: RegionID
+    /// Where the node serves HTTP (OpenAI API, health, metrics). Port 0 picks a free port.
+    public var listen: HostPort
+    /// Where the node gossips (UDP), if it joins a mesh.
+    public var gossip: HostPort?
+
+    public init(name: NodeID, region: RegionID, listen: HostPort, gossip: HostPort? = nil) {
+        self.name = name
+        self.region = region
+        self.listen = listen
+        self.gossip = gossip
+    }
+}
+
+/// The kind of server behind a backend.
+public enum EngineKind: String, Sendable, Equatable, CaseIterable {
+    case vllm, sglang, tgi, llamacpp, trtllm, openai, anthropic
+    case openAICompatible = "openai-compatible"
+    case emulated
+
+    /// True for engines that run on the operator's own hardware and expose load metrics.
+    public var isSelfHosted: Bool {
+        switch self {
+        case .vllm, .sglang, .tgi, .llamacpp, .trtllm, .emulated: true
+        case .openai, .anthropic, .openAICompatible: false
+        }
+    }
+}
+
+/// The wire protocol a backend speaks.
+public enum WireAPI: String, Sendable, Equatable, CaseIterable {
+    /// OpenAI's `/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`.
+    case openai
+    /// Anthropic's `/v1/messages`.
+    case anthropic
+}
+
+/// One upstream server: a provider account, or one replica of a self-hosted engine.
+public struct Backend: Sendable, Equatable {
+    public var name: BackendID
+    public var region: RegionID
+    public var engine: EngineKind
+    /// The server's root; request paths (`/v1/chat/completions`) are appended to its path.
+    public var url: UpstreamURL
+    /// Where load metrics are scraped (self-hosted engines only).
+    public var metricsURL: UpstreamURL?
+    /// The API key sent upstream, read from the environment or a file at load time.
+    public var apiKey: Secret?
+    /// The upstream model names this backend serves.
+    public var models: [String]
+    public var capacity: Capacity
+    public var price: Price
+    /// Settings of the emulated engine `isobar up` starts for this backend (`engine: emulated` only).
+    public var emulate: EmulateSettings?
+
+    public init(
+        name: BackendID,
+        region: RegionID,
+        engine: EngineKind,
+        url: UpstreamURL,
+        metricsURL: UpstreamURL? = nil,
+        apiKey: Secret? = nil,
+        models: [String],
+        capacity: Capacity = Capacity(),
+        price: Price = Price(),
+        emulate: EmulateSettings? = nil
+    ) {
+        self.name = name
+        self.region = region
+        self.engine = engine
+        self.url = url
+        self.metricsURL = metricsURL
+        self.apiKey = apiKey
+        self.models = models
+        self.capacity = capacity
+        self.price = price
+        self.emulate = emulate
+    }
+
+    /// The protocol the gateway speaks to this backend.
+    public var api: WireAPI {
+        switch engine {
+        case .anthropic: .anthropic
+        case .emulated: emulate?.api ?? .openai
+        default: .openai
+        }
+    }
+}
+
+/// What a backend can do, as hinted by the operator. Routing refines these from observation.
+public struct Capacity: Sendable, Equatable {
+    public var prefillTokensPerSecond: Double?
+    public var decodeTokensPerSecond: Double?
+    /// Requests the backend serves at once; also the gateway's connection cap to it.
+    public var maxConcurrency: Int?
+    /// The model's context window in tokens.
+    public var contextWindow: Int?
+
+    public init(
+        prefillTokensPerSecond: Double? = nil,
+        decodeTokensPerSecond: Double? = nil,
+        maxConcurrency: Int? = nil,
+        contextWindow: Int? = nil
+    ) {
+        self.prefillTokensPerSecond = prefillTokensPerSecond
+        self.decodeTokensPerSecond = decodeTokensPerSecond
+        self.maxConcurrency = maxConcurrency
+        self.contextWindow = contextWindow
+    }
+}
+
+/// Price of a backend's tokens in US dollars per million tokens.
+public struct Price: Sendable, Equatable {
+    public var inputPerMTok: Double
+    public var outputPerMTok: Double
+
+    public init(inputPerMTok: Double = 0, outputPerMTok: Double = 0) {
+        self.inputPerMTok = inputPerMTok
+        self.outputPerMTok = outputPerMTok
+    }
+}
+
+/// How an emulated engine behaves.
+public struct EmulateSettings: Sendable, Equatable {
+    /// The engine profile name (see `EngineProfileName`).
+    public var profile: String
+    /// The protocol the emulated engine speaks.
+    public var api: WireAPI
+    /// Decode speed of one sequence, tokens per second; `nil` keeps the profile's.
+    public var tokensPerSecond: Double?
+    /// Time to first token of an unloaded engine in milliseconds; `nil` keeps the profile's.
+    public var firstTokenMs: Double?
+    /// Sequences decoded at once; more wait in the queue. `nil` keeps the profile's.
+    public var maxConcurrency: Int?
+    /// Answer every request with this failure instead of a completion (for tests and drills).
+    public var fault: EmulatedFault?
+
+    public init(
+        profile: String,
+        api: WireAPI = .openai,
+        tokensPerSecond: Double? = nil,
+        firstTokenMs: Double? = nil,
+        maxConcurrency: Int? = nil,
+        fault: EmulatedFault? = nil
+    ) {
+        self.profile = profile
+        self.api = api
+        self.tokensPerSecond = tokensPerSecond
+        self.firstTokenMs = firstTokenMs
+        self.maxConcurrency = maxConcurrency
+        self.fault = fault
+    }
+}
+
+/// A failure an emulated engine answers with.
+public struct EmulatedFault: Sendable, Equatable {
+    /// The HTTP status returned (400–599).
+    public var status: Int
+    /// The `retry-after` header in seconds, if any.
+    public var retryAfterSeconds: Int?
+
+    public init(status: Int, retryAfterSeconds: Int? = nil) {
+        self.status = status
+        self.retryAfterSeconds = retryAfterSeconds
+    }
+}
+
+/// A model as clients name it, and where it can be served.
+public struct ModelGroup: Sendable, Equatable {
+    public var name: ModelName
+    public var deployments: [Deployment]
+    /// Models tried, in order, after every deployment of this one failed.
+    public var fallbacks: [ModelName]
+    /// The balancing policy for this model; `nil` uses `routing.policy`.
+    public var policy: PolicyKind?
+
+    public init(name: ModelName, deployments: [Deployment], fallbacks: [ModelName] = [], policy: PolicyKind? = nil) {
+        self.name = name
+        self.deployments = deployments
+        self.fallbacks = fallbacks
+        self.policy = policy
+    }
+}
+
+/// A model on a backend: requests routed here have their `model` rewritten to `model`.
+public struct Deployment: Sendable, Equatable, Hashable {
+    public var backend: BackendID
+    /// The model name the backend knows.
+    public var model: String
+
+    public init(backend: BackendID, model: String) {
+        self.backend = backend
+        self.model = model
+    }
+}
+
+/// The balancing policies.
+public enum PolicyKind: String, Sendable, Equatable, CaseIterable {
+    case isobar
+    case roundRobin = "round-robin"
+    case random
+    case leastRequest = "least-request"
+    case powerOfTwo = "power-of-two"
+    case leastTokens = "least-tokens"
+    case peakEWMA = "peak-ewma"
+}
+
+/// Routing settings of the whole mesh.
+public struct RoutingSettings: Sendable, Equatable {
+    public var policy: PolicyKind
+    public var proximityHysteresisMs: Double
+    public var retries: RetrySettings
+    public var timeouts: TimeoutSettings
+    public var circuitBreaker: CircuitBreakerSettings
+
+    public init(
+        policy: PolicyKind = .leastRequest,
+        proximityHysteresisMs: Double = 50,
+        retries: RetrySettings = RetrySettings(),
+        timeouts: TimeoutSettings = TimeoutSettings(),
+        circuitBreaker: CircuitBreakerSettings = CircuitBreakerSettings()
+    ) {
+        self.policy = policy
+        self.proximityHysteresisMs = proximityHysteresisMs
+        self.retries = retries
+        self.timeouts = timeouts
+        self.circuitBreaker = circuitBreaker
+    }
+}
+
+/// Retry settings: attempts beyond the first, with exponential backoff and full jitter.
+public struct RetrySettings: Sendable, Equatable {
+    public var attempts: Int
+    public var backoffBaseMs: Double
+    public var backoffMaxMs: Double
+
+    public init(attempts: Int = 2, backoffBaseMs: Double = 250, backoffMaxMs: Double = 8000) {
+        self.attempts = attempts
+        self.backoffBaseMs = backoffBaseMs
+        self.backoffMaxMs = backoffMaxMs
+    }
+}
+
+/// Timeouts of one upstream call, in milliseconds.
+public struct TimeoutSettings: Sendable, Equatable {
+    /// Connecting (TCP and TLS) to the backend.
+    public var connectMs: Double
+    /// From sending the request to the first token (streams) or the whole response (non-streaming).
+    public var firstTokenMs: Double
+    /// Longest gap between two chunks of a stream.
+    public var idleMs: Double
+    /// The whole call, every attempt included.
+    public var totalMs: Double
+
+    public init(connectMs: Double = 2000, firstTokenMs: Double = 15000, idleMs: Double = 30000, totalMs: Double = 600_000) {
+        self.connectMs = connectMs
+        self.firstTokenMs = firstTokenMs
+        self.idleMs = idleMs
+        self.totalMs = totalMs
+    }
+}
+
+/// Circuit breaker settings per backend.
+public struct CircuitBreakerSettings: Sendable, Equatable {
+    public var consecutiveFailures: Int
+    public var cooldownSeconds: Double
+
+    public init(consecutiveFailures: Int = 5, cooldownSeconds: Double = 30) {
+        self.consecutiveFailures = consecutiveFailures
+        self.cooldownSeconds = cooldownSeconds
+    }
+}
+
+/// What a node answers when every candidate is exhausted.
+public struct CatchAll: Sendable, Equatable {
+    public enum Mode: String, Sendable, Equatable, CaseIterable {
+        /// 503 with `retry-after` and `x-should-retry: false`.
+        case busy
+        /// A configured answer (not available yet).
+        case `static`
+        /// The last good answer for an identical request (not available yet).
+        case cache
+    }
+
+    public var mode: Mode
+    /// The `retry-after` sent with a busy answer, in seconds.
+    public var retryAfterSeconds: Int
+
+    public init(mode: Mode = .busy, retryAfterSeconds: Int = 1) {
+        self.mode = mode
+        self.retryAfterSeconds = retryAfterSeconds
+    }
+}
+
+/// Limits on what a node accepts.
+public struct Limits: Sendable, Equatable {
+    /// Largest request body accepted; larger ones get 413.
+    public var maxRequestBodyBytes: Int
+
+    public init(maxRequestBodyBytes: Int = 8 * 1024 * 1024) {
+        self.maxRequestBodyBytes = maxRequestBodyBytes
+    }
+}
+
+/// A secret value (an API key). Its description never shows the value.
+public struct Secret: Sendable, Equatable, CustomStringConvertible {
+    public let value: String
+    public init(_ value: String) { self.value = value }
+    public var description: String { "<secret>" }
+}
