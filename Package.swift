@@ -1,8 +1,10 @@
-// swift-tools-version:6.1
+// swift-tools-version:6.2
 import PackageDescription
 
+/// Every target of ours: existential `any` spelled out, and warnings are errors (STYLE §3).
 let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
+    .treatAllWarnings(as: .error),
 ]
 
 let package = Package(
@@ -81,10 +83,10 @@ let package = Package(
         ),
 
         // MARK: - Tests
-        .testTarget(name: "IsobarModelTests", dependencies: ["IsobarModel"]),
-        .testTarget(name: "IsobarWireTests", dependencies: ["IsobarWire"]),
-        .testTarget(name: "IsobarRoutingTests", dependencies: ["IsobarRouting"]),
-        .testTarget(name: "IsobarConfigTests", dependencies: ["IsobarConfig"]),
+        .testTarget(name: "IsobarModelTests", dependencies: ["IsobarModel"], swiftSettings: strict),
+        .testTarget(name: "IsobarWireTests", dependencies: ["IsobarWire"], swiftSettings: strict),
+        .testTarget(name: "IsobarRoutingTests", dependencies: ["IsobarRouting"], swiftSettings: strict),
+        .testTarget(name: "IsobarConfigTests", dependencies: ["IsobarConfig"], swiftSettings: strict),
         .testTarget(
             name: "IsobarGatewayTests",
             dependencies: [
@@ -92,16 +94,19 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-            ]
+            ],
+            swiftSettings: strict
         ),
         .testTarget(
             name: "IsobarIntegrationTests",
             dependencies: [
-                "IsobarGateway", "IsobarEmulator", "IsobarConfig",
+                "IsobarGateway", "IsobarEmulator", "IsobarConfig", "IsobarWire",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-            ]
+            ],
+            swiftSettings: strict
         ),
     ]
 )

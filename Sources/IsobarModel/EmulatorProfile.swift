@@ -40,17 +40,37 @@ public struct EmulatorProfile: Sendable, Equatable {
     public static let presets: [EmulatorProfile] = [
         // A zero-latency upstream, for benchmarks of the gateway itself.
         EmulatorProfile(
-            name: "instant", firstTokenMs: 0, prefillTokensPerSecond: nil, tokensPerSecond: nil,
-            maxConcurrency: 100_000, defaultOutputTokens: 16),
+            name: "instant",
+            firstTokenMs: 0,
+            prefillTokensPerSecond: nil,
+            tokensPerSecond: nil,
+            maxConcurrency: 100_000,
+            defaultOutputTokens: 16
+        ),
         EmulatorProfile(
-            name: "llama-3.1-8b-h100", firstTokenMs: 25, prefillTokensPerSecond: 30_000, tokensPerSecond: 120,
-            maxConcurrency: 256, kvCacheTokens: 460_000),
+            name: "llama-3.1-8b-h100",
+            firstTokenMs: 25,
+            prefillTokensPerSecond: 30_000,
+            tokensPerSecond: 120,
+            maxConcurrency: 256,
+            kvCacheTokens: 460_000
+        ),
         EmulatorProfile(
-            name: "llama-3.1-70b-h100", firstTokenMs: 60, prefillTokensPerSecond: 9_000, tokensPerSecond: 45,
-            maxConcurrency: 128, kvCacheTokens: 900_000),
+            name: "llama-3.1-70b-h100",
+            firstTokenMs: 60,
+            prefillTokensPerSecond: 9_000,
+            tokensPerSecond: 45,
+            maxConcurrency: 128,
+            kvCacheTokens: 900_000
+        ),
         EmulatorProfile(
-            name: "llama-2-70b-a100", firstTokenMs: 90, prefillTokensPerSecond: 4_500, tokensPerSecond: 30,
-            maxConcurrency: 64, kvCacheTokens: 200_000),
+            name: "llama-2-70b-a100",
+            firstTokenMs: 90,
+            prefillTokensPerSecond: 4_500,
+            tokensPerSecond: 30,
+            maxConcurrency: 64,
+            kvCacheTokens: 200_000
+        ),
     ]
 
     /// The preset called `name`, if any.

@@ -47,7 +47,8 @@ public struct HostPort: Sendable, Equatable, Hashable, CustomStringConvertible {
             return nil
         }
         for label in labels {
-            let valid = !label.isEmpty && label.count <= 63 && !label.hasPrefix("-") && !label.hasSuffix("-")
+            let valid =
+                !label.isEmpty && label.count <= 63 && !label.hasPrefix("-") && !label.hasSuffix("-")
                 && label.allSatisfy { ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "-" || $0 == "_" }
             if !valid { return "'\(host)' is not a valid host name" }
         }

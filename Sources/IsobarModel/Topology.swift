@@ -151,7 +151,7 @@ public struct Backend: Sendable, Equatable {
 public struct Capacity: Sendable, Equatable {
     public var prefillTokensPerSecond: Double?
     public var decodeTokensPerSecond: Double?
-    /// Requests the backend serves at once; also the gateway's connection cap to it.
+    /// Requests the backend serves at once.
     public var maxConcurrency: Int?
     /// The model's context window in tokens.
     public var contextWindow: Int?
@@ -312,7 +312,12 @@ public struct TimeoutSettings: Sendable, Equatable {
     /// The whole call, every attempt included.
     public var totalMs: Double
 
-    public init(connectMs: Double = 2000, firstTokenMs: Double = 15000, idleMs: Double = 30000, totalMs: Double = 600_000) {
+    public init(
+        connectMs: Double = 2000,
+        firstTokenMs: Double = 15000,
+        idleMs: Double = 30000,
+        totalMs: Double = 600_000
+    ) {
         self.connectMs = connectMs
         self.firstTokenMs = firstTokenMs
         self.idleMs = idleMs

@@ -37,6 +37,7 @@ public struct ErrorBody: Sendable, Equatable, Error {
     public static func anthropicType(forStatus status: Int) -> String {
         switch status {
         case 401: "authentication_error"
+        case 402: "billing_error"
         case 403: "permission_error"
         case 404: "not_found_error"
         case 413: "request_too_large"
@@ -80,7 +81,10 @@ public struct ErrorBody: Sendable, Equatable, Error {
 
     /// `{"type":"error","error":{"type","message"}}`.
     public var anthropicJSON: JSON {
-        ["type": "error", "error": ["type": .string(ErrorBody.anthropicType(forStatus: status)), "message": .string(message)]]
+        [
+            "type": "error",
+            "error": ["type": .string(ErrorBody.anthropicType(forStatus: status)), "message": .string(message)],
+        ]
     }
 
     public var anthropicBytes: [UInt8] { anthropicJSON.bytes }
@@ -94,7 +98,7 @@ public struct ErrorBody: Sendable, Equatable, Error {
                 status: status,
                 type: anthropicType.map { _ in ErrorBody.openAIType(forStatus: status) } ?? error["type"]?.stringValue,
                 message: error["message"]?.stringValue ?? "upstream error",
-                code: error["code"]?.stringValue ?? anthropicType,
+                code: error["code"]?.stringValue ?? error["code"]?.intValue.map(String.init) ?? anthropicType,
                 param: error["param"]?.stringValue
             )
         } else if let message = json?["message"]?.stringValue ?? json?["detail"]?.stringValue
@@ -102,8 +106,13 @@ public struct ErrorBody: Sendable, Equatable, Error {
         {
             self.init(status: status, message: message)
         } else {
-            let text = String(decoding: body.prefix(512), as: UTF8.self)
-            self.init(status: status, message: text.isEmpty ? "upstream answered HTTP \(status)" : text)
+            // At most 512 bytes, cut between UTF-8 sequences, without the blank lines proxies pad with.
+            var end = min(body.count, 512)
+            while end > 0, end < body.count, body[end] & 0xC0 == 0x80 { end -= 1 }
+            var text = Substring(String(decoding: body[..<end], as: UTF8.self))
+            while text.first?.isWhitespace == true { text.removeFirst() }
+            while text.last?.isWhitespace == true { text.removeLast() }
+            self.init(status: status, message: text.isEmpty ? "upstream answered HTTP \(status)" : String(text))
         }
     }
 }

@@ -150,9 +150,10 @@ extension JSON {
 
     /// Parses one JSON document (surrounding whitespace allowed).
     public init(parsing bytes: some Collection<UInt8>) throws(JSONError) {
-        let result: Result<JSON, JSONError> = bytes.withContiguousStorageIfAvailable { buffer in
-            Self.parse(UnsafeRawBufferPointer(buffer))
-        } ?? Array(bytes).withUnsafeBytes { Self.parse($0) }
+        let result: Result<JSON, JSONError> =
+            bytes.withContiguousStorageIfAvailable { buffer in
+                Self.parse(UnsafeRawBufferPointer(buffer))
+            } ?? Array(bytes).withUnsafeBytes { Self.parse($0) }
         self = try result.get()
     }
 
@@ -356,6 +357,9 @@ struct JSONReader {
                             if (0xDC00..<0xE000).contains(low) {
                                 code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
                             } else {
+                                // Not a low surrogate: the lone high one is replaced and the escape that
+                                // followed is decoded on its own.
+                                offset -= 6
                                 code = 0xFFFD
                             }
                         } else {

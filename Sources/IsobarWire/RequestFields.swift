@@ -127,7 +127,9 @@ public struct RequestFields: Sendable, Equatable {
             edits = [modelEdit, ByteEdit(range: streamOptionsRange, replacement: JSON.object(options).bytes)]
         } else {
             let insertion = ByteEdit.insert(
-                Array(#""stream_options":{"include_usage":true},"#.utf8), at: objectRange.lowerBound + 1)
+                Array(#""stream_options":{"include_usage":true},"#.utf8),
+                at: objectRange.lowerBound + 1
+            )
             edits = [insertion, modelEdit]
         }
         return edits.sorted { $0.range.lowerBound < $1.range.lowerBound }

@@ -69,8 +69,10 @@ public struct SSEParser: Sendable {
 
     /// Parses `bytes`, calling `onEvent` for each complete event.
     public mutating func push(_ bytes: UnsafeRawBufferPointer, _ onEvent: (SSEEvent) -> Void) throws(Overflow) {
+        // An empty push must not forget a CR that ended the previous one.
+        guard !bytes.isEmpty else { return }
         var index = 0
-        if skipLeadingLF, index < bytes.count, bytes[index] == 0x0A { index += 1 }
+        if skipLeadingLF, bytes[index] == 0x0A { index += 1 }
         skipLeadingLF = false
         while index < bytes.count {
             // Find the end of the line.

@@ -106,7 +106,7 @@ public struct OpenAIChunk: Sendable, Equatable {
                 } else if JSONScanner.key(key, is: "usage") {
                     guard !JSONScanner.isNull(bytes, range) else { return }
                     chunk.usage = JSONScanner.value(in: bytes, at: range).flatMap(Usage.init(openAI:))
-                } else if JSONScanner.key(key, is: "error") {
+                } else if JSONScanner.key(key, is: "error"), !JSONScanner.isNull(bytes, range) {
                     let value = JSONScanner.value(in: bytes, at: range)
                     chunk.error = value?["message"]?.stringValue ?? value?.stringValue ?? "upstream stream error"
                 }
@@ -142,6 +142,30 @@ extension Usage {
 
     /// An OpenAI `usage` object.
     public var openAIJSON: JSON {
-        ["prompt_tokens": .int(promptTokens), "completion_tokens": .int(completionTokens), "total_tokens": .int(totalTokens)]
+        [
+            "prompt_tokens": .int(promptTokens), "completion_tokens": .int(completionTokens),
+            "total_tokens": .int(totalTokens),
+        ]
+    }
+}
+
+/// The usage of a complete (non-streaming) response body, read by scanning only its `usage` field.
+public struct ResponseUsage: Sendable, Equatable {
+    public var usage: Usage?
+
+    /// Scans a response body; `nil` if it is not a JSON object.
+    public static func scan(_ bytes: UnsafeRawBufferPointer, dialect: WireAPI) -> ResponseUsage? {
+        var result = ResponseUsage()
+        do {
+            _ = try JSONScanner.forEachField(in: bytes) { key, _, range in
+                guard JSONScanner.key(key, is: "usage"), let value = JSONScanner.value(in: bytes, at: range) else {
+                    return
+                }
+                result.usage = dialect == .openai ? Usage(openAI: value) : Usage(anthropic: value)
+            }
+        } catch {
+            return nil
+        }
+        return result
     }
 }

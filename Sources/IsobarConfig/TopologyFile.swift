@@ -1,0 +1,268 @@
+/// A topology file as written, before validation: the shape of the YAML with every field optional and
+/// located. Decoding it checks only YAML types and key names; `TopologyValidator` checks the rest.
+struct TopologyFile {
+    static let keys = ["mesh", "regions", "nodes", "backends", "models", "routing", "catch_all", "limits"]
+    /// Keys the design reserves for a later release.
+    static let reserved = ["keys", "redis"]
+
+    var location: Location
+    var mesh: MeshFile?
+    var regions: Sourced<[RegionFile]>?
+    var nodes: Sourced<[NodeFile]>?
+    var backends: Sourced<[BackendFile]>?
+    var models: Sourced<[ModelFile]>?
+    var routing: RoutingFile?
+    var catchAll: CatchAllFile?
+    var limits: LimitsFile?
+
+    init?(_ root: YAMLValue) {
+        guard let fields = root.fields(Self.keys, reserved: Self.reserved) else { return nil }
+        location = fields.location
+        mesh = fields.value("mesh").flatMap(MeshFile.init)
+        regions = fields.list("regions", RegionFile.init)
+        nodes = fields.list("nodes", NodeFile.init)
+        backends = fields.list("backends", BackendFile.init)
+        models = fields.list("models", ModelFile.init)
+        routing = fields.value("routing").flatMap(RoutingFile.init)
+        catchAll = fields.value("catch_all").flatMap(CatchAllFile.init)
+        limits = fields.value("limits").flatMap(LimitsFile.init)
+    }
+}
+
+/// `mesh:`
+struct MeshFile {
+    var location: Location
+    var name: Sourced<String>?
+    var gossipKeyEnv: Sourced<String>?
+
+    init?(_ value: YAMLValue) {
+        guard let fields = value.fields(["name", "gossip_key_env"]) else { return nil }
+        location = fields.location
+        name = fields.string("name")
+        gossipKeyEnv = fields.string("gossip_key_env")
+    }
+}
+
+/// An item of `regions:`.
+struct RegionFile {
+    var location: Location
+    var name: Sourced<String>?
+
+    init?(_ value: YAMLValue) {
+        guard let fields = value.fields(["name"]) else { return nil }
+        location = fields.location
+        name = fields.string("name")
+    }
+}
+
+/// An item of `nodes:`.
+struct NodeFile {
+    var location: Location
+    var name: Sourced<String>?
+    var region: Sourced<String>?
+    var listen: Sourced<String>?
+    var gossip: Sourced<String>?
+
+    init?(_ value: YAMLValue) {
+        guard let fields = value.fields(["name", "region", "listen", "gossip"]) else { return nil }
+        location = fields.location
+        name = fields.string("name")
+        region = fields.string("region")
+        listen = fields.string("listen")
+        gossip = fields.string("gossip")
+    }
+}
+
+/// An item of `backends:`.
+struct BackendFile {
+    static let keys = [
+        "name", "region", "engine", "url", "metrics_url", "api_key_env", "api_key_file", "models", "capacity", "price",
+        "emulate",
+    ]
+
+    var location: Location
+    var name: Sourced<String>?
+    var region: Sourced<String>?
+    var engine: Sourced<String>?
+    var url: Sourced<String>?
+    var metricsURL: Sourced<String>?
+    var apiKeyEnv: Sourced<String>?
+    var apiKeyFile: Sourced<String>?
+    var models: Sourced<[Sourced<String>]>?
+    var capacity: CapacityFile?
+    var price: PriceFile?
+    var emulate: EmulateFile?
+
+    init?(_ value: YAMLValue) {
+        guard let fields = value.fields(Self.keys) else { return nil }
+        location = fields.location
+        name = fields.string("name")
+        region = fields.string("region")
+        engine = fields.string("engine")
+        url = fields.string("url")
+        metricsURL = fields.string("metrics_url")
+        apiKeyEnv = fields.string("api_key_env")
+        apiKeyFile = fields.string("api_key_file")
+        models = fields.strings("models")
+        capacity = fields.value("capacity").flatMap(CapacityFile.init)
+        price = fields.value("price").flatMap(PriceFile.init)
+        emulate = fields.value("emulate").flatMap(EmulateFile.init)
+    }
+}
+
+/// `backends[i].capacity:`
+struct CapacityFile {
+    var prefillTokensPerSecond: Sourced<Double>?
+    var decodeTokensPerSecond: Sourced<Double>?
+    var maxConcurrency: Sourced<Int>?
+    var contextWindow: Sourced<Int>?
+
+    init?(_ value: YAMLValue) {
+        let keys = ["prefill_tokens_per_s", "decode_tokens_per_s", "max_concurrency", "context_window"]
+        guard let fields = value.fields(keys) else { return nil }
+        prefillTokensPerSecond = fields.number("prefill_tokens_per_s")
+        decodeTokensPerSecond = fields.number("decode_tokens_per_s")
+        maxConcurrency = fields.integer("max_concurrency")
+        contextWindow = fields.integer("context_window")
+    }
+}
+
+/// `backends[i].price:`
+struct PriceFile {
+    var inputPerMTok: Sourced<Double>?
+    var outputPerMTok: Sourced<Double>?
+
+    init?(_ value: YAMLValue) {
+        guard let fields = value.fields(["input_per_mtok", "output_per_mtok"]) else { return nil }
+        inputPerMTok = fields.number("input_per_mtok")
+        outputPerMTok = fields.number("output_per_mtok")
+    }
+}
+
+/// `backends[i].emulate:`
+struct EmulateFile {
+    var location: Location
+    var profile: Sourced<String>?
+    var api: Sourced<String>?
+    var tokensPerSecond: Sourced<Double>?
+    var firstTokenMs: Sourced<Double>?
+    var maxConcurrency: Sourced<Int>?
+    var fault: FaultFile?
+
+    init?(_ value: YAMLValue) {
+        let keys = ["profile", "api", "tokens_per_second", "first_token_ms", "max_concurrency", "fault"]
+        guard let fields = value.fields(keys) else { return nil }
+        location = fields.location
+        profile = fields.string("profile")
+        api = fields.string("api")
+        tokensPerSecond = fields.number("tokens_per_second")
+        firstTokenMs = fields.number("first_token_ms")
+        maxConcurrency = fields.integer("max_concurrency")
+        fault = fields.value("fault").flatMap(FaultFile.init)
+    }
+}
+
+/// `backends[i].emulate.fault:`
+struct FaultFile {
+    var location: Location
+    var status: Sourced<Int>?
+    var retryAfterSeconds: Sourced<Int>?
+
+    init?(_ value: YAMLValue) {
+        guard let fields = value.fields(["status", "retry_after_s"]) else { return nil }
+        location = fields.location
+        status = fields.integer("status")
+        retryAfterSeconds = fields.integer("retry_after_s")
+    }
+}
+
+/// An item of `models:`.
+struct ModelFile {
+    var location: Location
+    var name: Sourced<String>?
+    var deployments: Sourced<[DeploymentFile]>?
+    var fallbacks: Sourced<[Sourced<String>]>?
+    var policy: Sourced<String>?
+
+    init?(_ value: YAMLValue) {
+        guard let fields = value.fields(["name", "deployments", "fallbacks", "policy"]) else { return nil }
+        location = fields.location
+        name = fields.string("name")
+        deployments = fields.list("deployments", DeploymentFile.init)
+        fallbacks = fields.strings("fallbacks")
+        policy = fields.string("policy")
+    }
+}
+
+/// An item of `models[i].deployments:`.
+struct DeploymentFile {
+    var location: Location
+    var backend: Sourced<String>?
+    var model: Sourced<String>?
+
+    init?(_ value: YAMLValue) {
+        guard let fields = value.fields(["backend", "model"]) else { return nil }
+        location = fields.location
+        backend = fields.string("backend")
+        model = fields.string("model")
+    }
+}
+
+/// `routing:`
+struct RoutingFile {
+    var policy: Sourced<String>?
+    var hysteresisMs: Sourced<Double>?
+    var attempts: Sourced<Int>?
+    var backoffBaseMs: Sourced<Double>?
+    var backoffMaxMs: Sourced<Double>?
+    var connectMs: Sourced<Double>?
+    var firstTokenMs: Sourced<Double>?
+    var idleMs: Sourced<Double>?
+    var totalMs: Sourced<Double>?
+    var consecutiveFailures: Sourced<Int>?
+    var cooldownSeconds: Sourced<Double>?
+
+    init?(_ value: YAMLValue) {
+        let keys = ["policy", "proximity", "retries", "timeouts", "circuit_breaker"]
+        guard let fields = value.fields(keys) else { return nil }
+        policy = fields.string("policy")
+        hysteresisMs = fields.fields("proximity", ["hysteresis_ms"])?.number("hysteresis_ms")
+        if let retries = fields.fields("retries", ["attempts", "backoff_base_ms", "backoff_max_ms"]) {
+            attempts = retries.integer("attempts")
+            backoffBaseMs = retries.number("backoff_base_ms")
+            backoffMaxMs = retries.number("backoff_max_ms")
+        }
+        if let timeouts = fields.fields("timeouts", ["connect_ms", "first_token_ms", "idle_ms", "total_ms"]) {
+            connectMs = timeouts.number("connect_ms")
+            firstTokenMs = timeouts.number("first_token_ms")
+            idleMs = timeouts.number("idle_ms")
+            totalMs = timeouts.number("total_ms")
+        }
+        if let breaker = fields.fields("circuit_breaker", ["consecutive_failures", "cooldown_s"]) {
+            consecutiveFailures = breaker.integer("consecutive_failures")
+            cooldownSeconds = breaker.number("cooldown_s")
+        }
+    }
+}
+
+/// `catch_all:`
+struct CatchAllFile {
+    var mode: Sourced<String>?
+    var retryAfterSeconds: Sourced<Int>?
+
+    init?(_ value: YAMLValue) {
+        guard let fields = value.fields(["mode", "retry_after_s"]) else { return nil }
+        mode = fields.string("mode")
+        retryAfterSeconds = fields.integer("retry_after_s")
+    }
+}
+
+/// `limits:`
+struct LimitsFile {
+    var maxRequestBodyBytes: Sourced<Int>?
+
+    init?(_ value: YAMLValue) {
+        guard let fields = value.fields(["max_request_body_bytes"]) else { return nil }
+        maxRequestBodyBytes = fields.integer("max_request_body_bytes")
+    }
+}

@@ -1,0 +1,137 @@
+import IsobarModel
+
+extension TopologyValidator {
+    func checkModels() -> [ModelGroup] {
+        guard let list = nonEmptyList(file.models, "models", what: "model") else { return [] }
+        var names = NameTable(kind: "model", log: log, identifier: false)
+        let groups = list.compactMap { checkModel($0, names: &names) }
+        checkFallbackCycles(list)
+        return groups
+    }
+
+    private func checkModel(_ model: ModelFile, names: inout NameTable) -> ModelGroup? {
+        let before = log.count
+        let name = names.claim(model.name, in: model.location)
+        let deployments = checkDeployments(model, name: name ?? "")
+        let fallbacks = checkFallbacks(model, name: name)
+        let policy = model.policy.flatMap(policy)
+        guard log.count == before, let name else { return nil }
+        return ModelGroup(
+            name: ModelName(name),
+            deployments: deployments,
+            fallbacks: fallbacks.map(ModelName.init),
+            policy: policy
+        )
+    }
+
+    // MARK: - Deployments
+
+    private func checkDeployments(_ model: ModelFile, name: String) -> [Deployment] {
+        guard let list = required(model.deployments, "deployments", in: model.location) else { return [] }
+        if list.value.isEmpty { log.error(list.location, "at least one deployment is needed") }
+        var seen = Set<Deployment>()
+        return list.value.compactMap { file in
+            guard let deployment = checkDeployment(file, defaultModel: name) else { return nil }
+            guard seen.insert(deployment).inserted else {
+                log.error(
+                    file.location,
+                    "model '\(deployment.model)' on backend '\(deployment.backend)' is listed twice"
+                )
+                return nil
+            }
+            return deployment
+        }
+    }
+
+    /// A deployment whose backend exists and serves its model. The model defaults to the group's name.
+    private func checkDeployment(_ deployment: DeploymentFile, defaultModel: String) -> Deployment? {
+        let backends = declaredNames(file.backends?.value, \.name)
+        let name = reference(deployment.backend, "backend", in: deployment.location, kind: "backend", among: backends)
+        let model = deployment.model ?? Sourced(value: defaultModel, location: deployment.location)
+        if model.value.isEmpty {
+            log.error(model.location, "must not be empty")
+            return nil
+        }
+        guard let name else { return nil }
+        let served = file.backends?.value.first { $0.name?.value == name }?.models?.value.map(\.value) ?? []
+        if !served.isEmpty, !served.contains(model.value) {
+            log.error(
+                model.location,
+                "backend '\(name)' does not serve model '\(model.value)'; it serves: \(served.joined(separator: ", "))"
+            )
+            return nil
+        }
+        return Deployment(backend: BackendID(name), model: model.value)
+    }
+
+    // MARK: - Fallbacks
+
+    /// The fallbacks of one model: existing models other than itself, each once. Cycles through several
+    /// models are found by `checkFallbackCycles`.
+    private func checkFallbacks(_ model: ModelFile, name: String?) -> [String] {
+        let models = declaredNames(file.models?.value, \.name)
+        var seen = Set<String>()
+        return (model.fallbacks?.value ?? []).compactMap { fallback in
+            if fallback.value == name {
+                log.error(fallback.location, "a model cannot fall back to itself")
+                return nil
+            }
+            guard let target = reference(fallback, "fallbacks", in: model.location, kind: "model", among: models) else {
+                return nil
+            }
+            guard seen.insert(target).inserted else {
+                log.error(fallback.location, "fallback '\(target)' is listed twice")
+                return nil
+            }
+            return target
+        }
+    }
+
+    /// Logs each cycle of the fallback graph once, on the fallback that closes it.
+    private func checkFallbackCycles(_ models: [ModelFile]) {
+        var edges: [String: [Sourced<String>]] = [:]
+        var order: [String] = []
+        for model in models {
+            guard let name = model.name?.value, edges[name] == nil else { continue }
+            edges[name] = (model.fallbacks?.value ?? []).filter { $0.value != name }
+            order.append(name)
+        }
+        var search = CycleSearch(edges: edges)
+        for name in order { search.visit(name) }
+        for cycle in search.cycles {
+            log.error(cycle.closing, "fallback cycle: " + cycle.names.joined(separator: " -> "))
+        }
+    }
+}
+
+/// A depth-first search for the cycles of the fallback graph.
+private struct CycleSearch {
+    let edges: [String: [Sourced<String>]]
+    private(set) var cycles: [(names: [String], closing: Location)] = []
+    private var finished = Set<String>()
+    private var path: [String] = []
+    private var reported = Set<[String]>()
+
+    init(edges: [String: [Sourced<String>]]) {
+        self.edges = edges
+    }
+
+    mutating func visit(_ name: String) {
+        guard !finished.contains(name) else { return }
+        path.append(name)
+        for edge in edges[name] ?? [] where edges[edge.value] != nil {
+            if let start = path.firstIndex(of: edge.value) {
+                record(Array(path[start...]) + [edge.value], closing: edge.location)
+            } else {
+                visit(edge.value)
+            }
+        }
+        path.removeLast()
+        finished.insert(name)
+    }
+
+    private mutating func record(_ names: [String], closing: Location) {
+        guard reported.insert(names.dropLast().sorted()).inserted else { return }
+        cycles.append((names, closing))
+    }
+}

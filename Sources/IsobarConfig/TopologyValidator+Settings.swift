@@ -1,0 +1,114 @@
+import IsobarModel
+
+extension TopologyValidator {
+    // MARK: - Routing, catch-all, limits
+
+    func checkRouting() -> RoutingSettings {
+        let defaults = RoutingSettings()
+        guard let routing = file.routing else { return defaults }
+        let retries = RetrySettings(
+            attempts: integer(routing.attempts, in: 0...10) ?? defaults.retries.attempts,
+            backoffBaseMs: nonNegative(routing.backoffBaseMs) ?? defaults.retries.backoffBaseMs,
+            backoffMaxMs: nonNegative(routing.backoffMaxMs) ?? defaults.retries.backoffMaxMs
+        )
+        if retries.backoffBaseMs > retries.backoffMaxMs,
+            let location = routing.backoffBaseMs?.location ?? routing.backoffMaxMs?.location
+        {
+            log.error(
+                location,
+                "backoff_base_ms (\(format(retries.backoffBaseMs))) must not exceed backoff_max_ms "
+                    + "(\(format(retries.backoffMaxMs)))"
+            )
+        }
+        let timeouts = TimeoutSettings(
+            connectMs: positive(routing.connectMs) ?? defaults.timeouts.connectMs,
+            firstTokenMs: positive(routing.firstTokenMs) ?? defaults.timeouts.firstTokenMs,
+            idleMs: positive(routing.idleMs) ?? defaults.timeouts.idleMs,
+            totalMs: positive(routing.totalMs) ?? defaults.timeouts.totalMs
+        )
+        let breaker = CircuitBreakerSettings(
+            consecutiveFailures: integer(routing.consecutiveFailures, in: 1...Int.max)
+                ?? defaults.circuitBreaker.consecutiveFailures,
+            cooldownSeconds: positive(routing.cooldownSeconds) ?? defaults.circuitBreaker.cooldownSeconds
+        )
+        return RoutingSettings(
+            policy: routing.policy.flatMap(policy) ?? defaults.policy,
+            proximityHysteresisMs: nonNegative(routing.hysteresisMs) ?? defaults.proximityHysteresisMs,
+            retries: retries,
+            timeouts: timeouts,
+            circuitBreaker: breaker
+        )
+    }
+
+    func checkCatchAll() -> CatchAll {
+        let defaults = CatchAll()
+        guard let catchAll = file.catchAll else { return defaults }
+        return CatchAll(
+            mode: catchAll.mode.flatMap(catchAllMode) ?? defaults.mode,
+            retryAfterSeconds: integer(catchAll.retryAfterSeconds, in: 0...Int.max) ?? defaults.retryAfterSeconds
+        )
+    }
+
+    private func catchAllMode(_ value: Sourced<String>) -> CatchAll.Mode? {
+        let available = CatchAll.Mode.allCases.filter(\.isAvailable).map(\.rawValue).joined(separator: ", ")
+        guard let mode = CatchAll.Mode(rawValue: value.value) else {
+            let hint = suggestion(for: value.value, among: CatchAll.Mode.allCases.map(\.rawValue))
+            log.error(value.location, "unknown catch_all.mode '\(value.value)'\(hint); use \(available)")
+            return nil
+        }
+        guard mode.isAvailable else {
+            log.error(
+                value.location,
+                "catch_all.mode '\(value.value)' is not available in this version; use \(available)"
+            )
+            return nil
+        }
+        return mode
+    }
+
+    func checkLimits() -> Limits {
+        let bytes = integer(file.limits?.maxRequestBodyBytes, in: 1024...(1 << 30), units: " bytes (1 KiB to 1 GiB)")
+        return bytes.map(Limits.init) ?? Limits()
+    }
+
+    // MARK: - Numbers
+
+    /// The value if it is greater than zero; `nil` if absent or after logging that it is not.
+    func positive(_ value: Sourced<Double>?) -> Double? {
+        guard let value else { return nil }
+        guard value.value > 0 else {
+            log.error(value.location, "must be greater than 0, got \(format(value.value))")
+            return nil
+        }
+        return value.value
+    }
+
+    /// The value if it is zero or more; `nil` if absent or after logging that it is negative.
+    func nonNegative(_ value: Sourced<Double>?) -> Double? {
+        guard let value else { return nil }
+        guard value.value >= 0 else {
+            log.error(value.location, "must not be negative, got \(format(value.value))")
+            return nil
+        }
+        return value.value
+    }
+
+    /// The value if it is in `range`; `nil` if absent or after logging that it is out of range.
+    func integer(_ value: Sourced<Int>?, in range: ClosedRange<Int>, units: String = "") -> Int? {
+        guard let value else { return nil }
+        guard range.contains(value.value) else {
+            let expected =
+                range.upperBound == .max
+                ? "must be at least \(range.lowerBound)"
+                : "must be from \(range.lowerBound) to \(range.upperBound)"
+            log.error(value.location, "\(expected)\(units), got \(value.value)")
+            return nil
+        }
+        return value.value
+    }
+
+    /// `2` rather than `2.0`; fractions as they are.
+    func format(_ number: Double) -> String {
+        number == number.rounded() && abs(number) < 1e15 ? String(Int(number)) : String(number)
+    }
+}

@@ -1,0 +1,353 @@
+import IsobarModel
+import IsobarRouting
+import IsobarWire
+import Logging
+import NIOCore
+import NIOHTTP1
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One client request from arrival to the end of its response (DESIGN §5): asks the router for a plan,
+/// carries out each attempt on a pooled upstream connection, relays the answer and reports every outcome
+/// back to the router. Event-loop bound: all of it runs on the client connection's event loop.
+final class Exchange {
+    let core: GatewayCore
+    let reply: Reply
+    let eventLoop: any EventLoop
+    let pool: UpstreamPool
+    let operation: Operation
+    let clientBody: ByteBuffer
+    let clientHeaders: HTTPHeaders
+    let fields: RequestFields
+    let profile: RequestProfile
+    let arrivedAt: Instant
+    /// Unix seconds at arrival (the `created` of translated responses).
+    let created: Int
+
+    /// The attempt in progress, if any.
+    var attempt: Attempt?
+    /// An attempt waiting for its backoff to end.
+    var pendingRetry: (plan: AttemptPlan, task: Scheduled<Void>, since: Instant)?
+    var totalTimer: Scheduled<Void>?
+    var finished = false
+    var firstTokenAt: Instant?
+    /// Time spent waiting on upstreams and in backoff; the rest is gateway overhead.
+    var upstreamTime: Duration = .zero
+    var lastBackend: BackendID?
+
+    init(core: GatewayCore, request: HTTPRequest, operation: Operation, fields: RequestFields, reply: Reply) {
+        self.core = core
+        self.reply = reply
+        self.eventLoop = reply.writer.eventLoop
+        self.pool = core.pools.pool(for: reply.writer.eventLoop)
+        self.operation = operation
+        self.clientBody = request.body
+        self.clientHeaders = request.head.headers
+        self.fields = fields
+        self.arrivedAt = request.receivedAt
+        self.created = Int(time(nil))
+        self.profile = RequestProfile(
+            id: RequestID(reply.requestID),
+            model: ModelName(fields.model),
+            operation: operation,
+            stream: fields.stream && operation.generates,
+            maxTokens: fields.maxTokens,
+            promptTokens: fields.promptTokensEstimate,
+            user: fields.user
+        )
+    }
+
+    /// Reads the routing fields of a request and starts its exchange, or answers 400.
+    static func start(core: GatewayCore, request: HTTPRequest, operation: Operation, reply: Reply) {
+        let scanned: Result<RequestFields, WireError> = request.body.withUnsafeReadableBytes { bytes in
+            Result { () throws(WireError) in try RequestFields.scan(bytes) }
+        }
+        switch scanned {
+        case .failure(let error):
+            reply.error(GatewayError(.invalidRequest, error.message, param: error.param))
+        case .success(let fields):
+            let exchange = Exchange(core: core, request: request, operation: operation, fields: fields, reply: reply)
+            exchange.begin()
+        }
+    }
+
+    private func begin() {
+        // The writer keeps the exchange alive until the response ends.
+        reply.writer.onClientClose = { self.clientGone() }
+        let deadline = TimeAmount.nanoseconds(Int64(core.topology.routing.timeouts.totalMs * 1e6))
+        totalTimer = eventLoop.assumeIsolated().scheduleTask(in: deadline) { self.totalTimeout() }
+        let action = core.withRouter { router, rng in
+            router.requestArrived(profile, now: MonotonicClock.now(), rng: &rng)
+        }
+        execute(action)
+    }
+
+    // MARK: - Route actions
+
+    func execute(_ action: RouteAction) {
+        switch action {
+        case .send(let plan):
+            send(plan)
+        case .retry(let plan, let delay):
+            let task = eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(delay.nanoseconds)) {
+                guard let pending = self.pendingRetry else { return }
+                self.pendingRetry = nil
+                self.upstreamTime += MonotonicClock.now() - pending.since
+                self.send(plan)
+            }
+            pendingRetry = (plan, task, MonotonicClock.now())
+        case .reject(let reason, let retryAfter):
+            var spent = false
+            if case .upstream(_, _, let retriesSpent) = reason { spent = retriesSpent }
+            fail(GatewayError(reason), retryAfter: retryAfter, retriesSpent: spent)
+        case .catchAll(let plan):
+            fail(
+                GatewayError(.busy, "No backend can serve the request now: \(plan.reason)"),
+                retryAfter: plan.retryAfter,
+                retriesSpent: true
+            )
+        }
+    }
+
+    /// Starts one attempt on a pooled connection.
+    private func send(_ plan: AttemptPlan) {
+        guard let backend = core.backends[plan.deployment.backend] else {
+            preconditionFailure("router planned an attempt on unknown backend \(plan.deployment.backend)")
+        }
+        lastBackend = backend.name
+        logDecision(plan)
+        let upstream: UpstreamRequest
+        do {
+            upstream = try UpstreamRequest.make(
+                operation: operation,
+                clientBody: clientBody,
+                fields: fields,
+                clientHeaders: clientHeaders,
+                deployment: plan.deployment,
+                backend: backend,
+                requestID: reply.requestID,
+                allocator: reply.writer.allocator
+            )
+        } catch {
+            core.withRouter { router, _ in router.abandoned(plan.attempt, now: MonotonicClock.now()) }
+            fail(GatewayError(.invalidRequest, error.message, param: error.param), retryAfter: nil, retriesSpent: false)
+            return
+        }
+        let attempt = Attempt(plan: plan, backend: backend, upstream: upstream)
+        send(attempt, freshConnection: false)
+    }
+
+    /// Sends an attempt's request on a pooled (or a new) connection and starts its first-token timer.
+    func send(_ attempt: Attempt, freshConnection: Bool) {
+        self.attempt = attempt
+        let backend = attempt.backend
+        let upstream = attempt.upstream
+        let timeouts = core.topology.routing.timeouts
+        let connectTimeout = TimeAmount.nanoseconds(Int64(timeouts.connectMs * 1e6))
+        let connection =
+            freshConnection
+            ? pool.connectFresh(backend.url, connectTimeout: connectTimeout)
+            : pool.acquire(backend.url, connectTimeout: connectTimeout)
+        connection.assumeIsolated().whenComplete { result in
+            guard self.attempt === attempt, !self.finished else {
+                if case .success(let connection) = result { self.pool.release(connection) }
+                return
+            }
+            switch result {
+            case .success(let connection):
+                attempt.connection = connection
+                attempt.reusedConnection = connection.reused
+                attempt.sentAt = MonotonicClock.now()
+                connection.delegate = self
+                connection.send(head: upstream.head, body: upstream.body)
+                if self.profile.stream {
+                    let firstToken = TimeAmount.nanoseconds(Int64(timeouts.firstTokenMs * 1e6))
+                    attempt.firstTokenTimer = self.eventLoop.assumeIsolated().scheduleTask(in: firstToken) {
+                        self.attemptTimedOut(attempt, .firstToken)
+                    }
+                }
+            case .failure(let error):
+                self.attemptFailed(attempt, UpstreamFailure(connectError: error))
+            }
+        }
+    }
+
+    /// An attempt failed before anything was sent to the client: report it and carry out what the router
+    /// decides next.
+    func attemptFailed(_ attempt: Attempt, _ failure: UpstreamFailure) {
+        guard self.attempt === attempt else { return }
+        end(attempt, discardConnection: true)
+        core.metrics.attemptFailed(backend: attempt.backend.name.rawValue, reason: failure.label)
+        core.logger.debug(
+            "upstream attempt failed",
+            metadata: [
+                "isobar.request_id": "\(reply.requestID)", "isobar.backend": "\(attempt.backend.name)",
+                "isobar.failure": "\(failure)", "isobar.attempt": "\(attempt.plan.attemptNumber)",
+            ]
+        )
+        let action = core.withRouter { router, rng in
+            router.failed(attempt.plan.attempt, failure, now: MonotonicClock.now(), rng: &rng)
+        }
+        execute(action)
+    }
+
+    func attemptTimedOut(_ attempt: Attempt, _ phase: UpstreamFailure.TimeoutPhase) {
+        guard self.attempt === attempt, !finished else { return }
+        if attempt.committed {
+            abortStream(
+                attempt,
+                reason: "upstream stalled (\(phase.rawValue) timeout)",
+                label: "timeout_\(phase.rawValue)"
+            )
+        } else {
+            attemptFailed(attempt, .timeout(phase))
+        }
+    }
+
+    /// Stops an attempt's timers and lets go of its connection (back to the pool only after a clean end).
+    func end(_ attempt: Attempt, discardConnection: Bool) {
+        attempt.firstTokenTimer?.cancel()
+        attempt.idleTimer?.cancel()
+        if let connection = attempt.connection, discardConnection {
+            pool.discard(connection)
+            attempt.connection = nil
+        }
+        if let sentAt = attempt.sentAt { upstreamTime += MonotonicClock.now() - sentAt }
+        attempt.sentAt = nil
+        if self.attempt === attempt { self.attempt = nil }
+    }
+
+    // MARK: - Endings
+
+    /// Answers the client with an error and ends the request.
+    func fail(_ error: GatewayError, retryAfter: Duration?, retriesSpent: Bool) {
+        guard !finished else { return }
+        var headers = HTTPHeaders()
+        if let retryAfter {
+            headers.add(name: "retry-after", value: String(max(1, Int(retryAfter.seconds.rounded(.up)))))
+        } else if error.status == 503 || error.status == 429 {
+            headers.add(name: "retry-after", value: String(core.topology.catchAll.retryAfterSeconds))
+        }
+        if retriesSpent { headers.add(name: "x-should-retry", value: "false") }
+        if let lastBackend { headers.add(name: "x-isobar-backend", value: lastBackend.rawValue) }
+        reply.error(error, headers: headers)
+        finish(status: error.status, backend: lastBackend, usage: nil)
+    }
+
+    /// Records the end of the request.
+    func finish(status: Int, backend: BackendID?, usage: Usage?) {
+        guard !finished else { return }
+        finished = true
+        totalTimer?.cancel()
+        pendingRetry?.task.cancel()
+        let now = MonotonicClock.now()
+        let duration = now - arrivedAt
+        core.metrics.requestFinished(
+            model: profile.model.rawValue,
+            backend: backend?.rawValue ?? "none",
+            status: status,
+            ttft: firstTokenAt.map { $0 - arrivedAt },
+            duration: duration,
+            overhead: duration - upstreamTime,
+            usage: usage
+        )
+    }
+
+    /// The client went away: cancel the upstream call and forget the request.
+    func clientGone() {
+        guard !finished else { return }
+        let now = MonotonicClock.now()
+        if let attempt {
+            end(attempt, discardConnection: true)
+            core.withRouter { router, _ in router.abandoned(attempt.plan.attempt, now: now) }
+        }
+        if let pending = pendingRetry {
+            core.withRouter { router, _ in router.abandoned(pending.plan.attempt, now: now) }
+        }
+        finish(status: 499, backend: lastBackend, usage: nil)
+    }
+
+    private func totalTimeout() {
+        guard !finished else { return }
+        if let attempt, attempt.committed {
+            abortStream(attempt, reason: "the request exceeded its total timeout", label: "timeout_total")
+            return
+        }
+        let failure = UpstreamFailure.timeout(.total)
+        if let attempt {
+            attemptFailed(attempt, failure)
+        } else if let pending = pendingRetry {
+            pendingRetry = nil
+            pending.task.cancel()
+            let action = core.withRouter { router, rng in
+                router.failed(pending.plan.attempt, failure, now: MonotonicClock.now(), rng: &rng)
+            }
+            execute(action)
+        }
+    }
+
+    private func logDecision(_ plan: AttemptPlan) {
+        guard core.logger.logLevel <= .trace else { return }
+        let candidates = plan.decision.candidates.map { "\($0.backend)=\($0.inFlight)" }.joined(separator: ",")
+        core.logger.trace(
+            "route decision",
+            metadata: [
+                "isobar.request_id": "\(reply.requestID)", "isobar.model": "\(profile.model)",
+                "isobar.policy": "\(plan.decision.policy.rawValue)", "isobar.candidates": "\(candidates)",
+                "isobar.backend": "\(plan.decision.picked)", "isobar.deployment": "\(plan.deployment.model)",
+                "isobar.attempt": "\(plan.attemptNumber)", "isobar.reason": "\(plan.decision.reason)",
+            ]
+        )
+    }
+}
+
+/// One attempt of an exchange on one backend.
+final class Attempt {
+    let plan: AttemptPlan
+    let backend: Backend
+    let upstream: UpstreamRequest
+    var connection: UpstreamConnection?
+    var sentAt: Instant?
+    var firstTokenTimer: Scheduled<Void>?
+    var idleTimer: Scheduled<Void>?
+    /// What the response turned out to be, once its head arrived.
+    var mode: Mode?
+    /// Bytes of a response that is answered whole (success or error).
+    var collected: ByteBuffer?
+    /// Relay state of a stream.
+    var parser = SSEParser()
+    var transcoder: (any StreamTranscoder)?
+    var committed = false
+    /// Client bytes held back until the first content token.
+    var pending: [UInt8] = []
+    var usage: Usage?
+    /// The attempt was already re-sent once on a fresh connection after a stale pooled one failed.
+    var resentOnFreshConnection = false
+    /// The connection came from the pool (it served an earlier call).
+    var reusedConnection = false
+
+    enum Mode {
+        case streaming
+        case whole
+        case error(status: Int, retryAfter: Duration?)
+    }
+
+    init(plan: AttemptPlan, backend: Backend, upstream: UpstreamRequest) {
+        self.plan = plan
+        self.backend = backend
+        self.upstream = upstream
+    }
+}
+
+extension UpstreamFailure {
+    /// The failure of a connection that could not be set up.
+    init(connectError error: any Error) {
+        if let channelError = error as? ChannelError, case .connectTimeout = channelError {
+            self = .timeout(.connect)
+        } else {
+            self = .connect("\(error)")
+        }
+    }
+}

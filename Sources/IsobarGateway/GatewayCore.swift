@@ -1,0 +1,105 @@
+import IsobarModel
+import IsobarRouting
+import IsobarWire
+import Logging
+import NIOCore
+import NIOSSL
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What every request of one node shares: the topology, the router behind a lock, the upstream pools
+/// of each event loop, metrics and the logger.
+final class GatewayCore: Sendable {
+    let topology: Topology
+    let node: Node
+    let backends: [BackendID: Backend]
+    let metrics: GatewayMetrics
+    let logger: Logger
+    let pools: EventLoopPools
+    /// The `GET /v1/models` body, built once.
+    let modelsBody: [UInt8]
+    private let routing: Mutex<RoutingState>
+    private let requestCounter = Atomic<UInt64>(0)
+    private let requestPrefix: String
+
+    struct RoutingState: ~Copyable {
+        var router: Router
+        var rng: Xoshiro256
+    }
+
+    init(topology: Topology, node: Node, group: any EventLoopGroup, logger: Logger) throws {
+        self.topology = topology
+        self.node = node
+        self.backends = Dictionary(topology.backends.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        self.metrics = GatewayMetrics()
+        var logger = logger
+        logger[metadataKey: "isobar.node"] = "\(node.name)"
+        self.logger = logger
+        let tls = try NIOSSLContext(configuration: .makeClientConfiguration())
+        self.pools = EventLoopPools(group: group, tlsContext: tls)
+        var seed = SystemRandomNumberGenerator()
+        let router = Router(
+            topology: topology,
+            node: node.name,
+            configuration: RoutingConfiguration(topology: topology)
+        )
+        self.routing = Mutex(RoutingState(router: router, rng: Xoshiro256(seed: seed.next())))
+        self.requestPrefix = String(seed.next() & 0xFFFF_FFFF, radix: 16)
+        let created = Int(time(nil))
+        let models: [JSON] = topology.models.map { group in
+            ["id": .string(group.name.rawValue), "object": "model", "created": .int(created), "owned_by": "isobar"]
+        }
+        self.modelsBody = JSON.object(["object": "list", "data": .array(models)]).bytes
+    }
+
+    /// Runs `body` with the router and the routing generator, under the routing lock.
+    func withRouter<T>(_ body: (inout Router, inout Xoshiro256) -> T) -> T {
+        routing.withLock { state in body(&state.router, &state.rng) }
+    }
+
+    /// A new request id, unique within the mesh with overwhelming probability.
+    func mintRequestID() -> String {
+        let n = requestCounter.wrappingAdd(1, ordering: .relaxed).newValue
+        return "req-\(requestPrefix)-\(String(n, radix: 16))"
+    }
+
+    /// True if some model has a deployment on a backend the node last reached.
+    var isReady: Bool {
+        withRouter { router, _ in
+            topology.models.contains { group in group.deployments.contains { router.isUsable($0.backend) } }
+        }
+    }
+}
+
+/// One `UpstreamPool` per event loop of a group. Each pool is used only on its own event loop.
+final class EventLoopPools: @unchecked Sendable {
+    private let pools: [ObjectIdentifier: UpstreamPool]
+
+    init(group: any EventLoopGroup, tlsContext: NIOSSLContext?) {
+        var pools: [ObjectIdentifier: UpstreamPool] = [:]
+        for loop in group.makeIterator() {
+            pools[ObjectIdentifier(loop)] = UpstreamPool(eventLoop: loop, tlsContext: tlsContext)
+        }
+        self.pools = pools
+    }
+
+    /// The pool of `eventLoop`; call on that event loop only.
+    func pool(for eventLoop: any EventLoop) -> UpstreamPool {
+        eventLoop.preconditionInEventLoop()
+        guard let pool = pools[ObjectIdentifier(eventLoop)] else {
+            preconditionFailure("event loop \(eventLoop) is not in the gateway's group")
+        }
+        return pool
+    }
+
+    /// Closes every idle connection of every pool, each on its own event loop.
+    func closeAll() {
+        for pool in pools.values {
+            let loop = pool.eventLoop
+            loop.execute { self.pool(for: loop).closeAll() }
+        }
+    }
+}

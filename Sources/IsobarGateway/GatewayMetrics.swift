@@ -1,0 +1,110 @@
+import IsobarModel
+import Prometheus
+
+/// The node's Prometheus metrics. All names start with `isobar_`.
+final class GatewayMetrics: Sendable {
+    let registry = PrometheusCollectorRegistry()
+
+    private static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "isobar", metricName: metric, unitName: unit, helpText: help)
+    }
+
+    nonisolated(unsafe) static let requests = name(
+        "requests",
+        "total",
+        "Requests answered, by client model, serving backend and HTTP status"
+    )
+    nonisolated(unsafe) static let ttft = name(
+        "time_to_first_token",
+        "seconds",
+        "Time from request arrival to the first content token sent to the client"
+    )
+    nonisolated(unsafe) static let duration = name(
+        "request_duration",
+        "seconds",
+        "End-to-end request latency as the client sees it"
+    )
+    nonisolated(unsafe) static let overhead = name(
+        "gateway_overhead",
+        "seconds",
+        "Time spent in the gateway per request, excluding upstream time and retry backoff"
+    )
+    nonisolated(unsafe) static let tokens = name(
+        "tokens",
+        "total",
+        "Tokens accounted, by client model, backend and kind (prompt or completion)"
+    )
+    nonisolated(unsafe) static let failures = name(
+        "upstream_failures",
+        "total",
+        "Failed upstream attempts, by backend and reason"
+    )
+    nonisolated(unsafe) static let streamErrors = name(
+        "stream_errors",
+        "total",
+        "Streams ended with an in-band error after the first token, by backend and reason"
+    )
+    nonisolated(unsafe) static let inFlight = name(
+        "in_flight",
+        "requests",
+        "Requests this node has in flight on each backend"
+    )
+
+    static let ttftBuckets: [Double] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64]
+    static let durationBuckets: [Double] = [
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600,
+    ]
+    static let overheadBuckets: [Double] = [
+        0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1,
+    ]
+
+    /// A request ended with `status`, the status the client saw (499 when the client went away first).
+    func requestFinished(
+        model: String,
+        backend: String,
+        status: Int,
+        ttft: Duration?,
+        duration: Duration,
+        overhead: Duration,
+        usage: Usage?
+    ) {
+        registry.makeCounter(
+            descriptor: Self.requests,
+            labels: [("model", model), ("backend", backend), ("status", String(status))]
+        ).increment()
+        let labels = [("model", model), ("backend", backend)]
+        if let ttft {
+            registry.makeValueHistogram(descriptor: Self.ttft, labels: labels, buckets: Self.ttftBuckets)
+                .record(ttft.seconds)
+        }
+        registry.makeValueHistogram(descriptor: Self.duration, labels: labels, buckets: Self.durationBuckets)
+            .record(duration.seconds)
+        registry.makeValueHistogram(descriptor: Self.overhead, buckets: Self.overheadBuckets)
+            .record(max(0, overhead.seconds))
+        if let usage {
+            registry.makeCounter(descriptor: Self.tokens, labels: labels + [("kind", "prompt")])
+                .increment(by: Int64(usage.promptTokens))
+            registry.makeCounter(descriptor: Self.tokens, labels: labels + [("kind", "completion")])
+                .increment(by: Int64(usage.completionTokens))
+        }
+    }
+
+    /// An upstream attempt failed for `reason` (a failure label).
+    func attemptFailed(backend: String, reason: String) {
+        registry.makeCounter(descriptor: Self.failures, labels: [("backend", backend), ("reason", reason)]).increment()
+    }
+
+    /// A stream committed to the client was ended with an in-band error.
+    func streamAborted(backend: String, reason: String) {
+        registry.makeCounter(descriptor: Self.streamErrors, labels: [("backend", backend), ("reason", reason)])
+            .increment()
+    }
+
+    /// Sets the in-flight gauge of a backend (called when /metrics is read).
+    func setInFlight(backend: String, _ value: Int) {
+        registry.makeGauge(descriptor: Self.inFlight, labels: [("backend", backend)]).set(Int64(value))
+    }
+
+    /// The exposition text.
+    func exposition() -> [UInt8] { registry.emitToBuffer() }
+}

@@ -1,0 +1,57 @@
+import IsobarModel
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// One gateway node as a `Service`: serves the node's HTTP surface until graceful shutdown.
+public final class GatewayNode: Service, Sendable {
+    public let topology: Topology
+    public let node: Node
+    let core: GatewayCore
+    private let group: any EventLoopGroup
+    private let listening: EventLoopPromise<SocketAddress>
+
+    /// A node of `topology`. Throws if `name` is not a node of it.
+    public init(topology: Topology, node name: NodeID, group: any EventLoopGroup, logger: Logger) throws {
+        guard let node = topology.node(name) else {
+            throw GatewayError(.internal, "node '\(name)' is not in the topology")
+        }
+        self.topology = topology
+        self.node = node
+        self.group = group
+        self.core = try GatewayCore(topology: topology, node: node, group: group, logger: logger)
+        self.listening = group.next().makePromise()
+    }
+
+    /// The address the node listens on, once bound (useful with port 0).
+    public var localAddress: SocketAddress {
+        get async throws { try await listening.futureResult.get() }
+    }
+
+    public func run() async throws {
+        let server = HTTPServer(
+            group: group,
+            responder: GatewayResponder(core: core),
+            maxBodyBytes: topology.limits.maxRequestBodyBytes
+        )
+        let channel: any Channel
+        do {
+            channel = try await server.bind(host: node.listen.host, port: node.listen.port)
+        } catch {
+            listening.fail(error)
+            throw GatewayError(.internal, "node \(node.name) cannot listen on \(node.listen): \(error)")
+        }
+        listening.succeed(channel.localAddress!)
+        core.logger.info(
+            "node listening",
+            metadata: ["isobar.region": "\(node.region)", "isobar.address": "\(channel.localAddress!)"]
+        )
+        try await withTaskCancellationOrGracefulShutdownHandler {
+            try await channel.closeFuture.get()
+        } onCancelOrGracefulShutdown: {
+            channel.close(promise: nil)
+        }
+        core.pools.closeAll()
+    }
+}

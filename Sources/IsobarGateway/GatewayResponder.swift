@@ -1,0 +1,144 @@
+import IsobarModel
+import IsobarWire
+import NIOCore
+import NIOHTTP1
+
+/// The HTTP surface of a node (DESIGN §4): routes each request to the API handlers or the node
+/// endpoints, and answers every bad request with the right status and error body.
+struct GatewayResponder: HTTPResponder {
+    let core: GatewayCore
+
+    private enum Route {
+        case generate(Operation)
+        case models
+        case model(Substring)
+        case health, ready, metrics
+    }
+
+    func respond(to request: HTTPRequest, with writer: HTTPResponseWriter) {
+        let path = request.path
+        let requestID = Self.requestID(from: request.head.headers) ?? core.mintRequestID()
+        let dialect: WireAPI = path == "/v1/messages" ? .anthropic : .openai
+        let reply = Reply(writer: writer, requestID: requestID, dialect: dialect)
+        guard let (route, methods) = Self.route(path) else {
+            reply.error(GatewayError(.notFound, "No route for \(request.head.method.rawValue) \(path)"))
+            return
+        }
+        guard methods.contains(request.head.method) else {
+            var headers = HTTPHeaders()
+            headers.add(name: "allow", value: methods.map(\.rawValue).joined(separator: ", "))
+            reply.error(
+                GatewayError(.methodNotAllowed, "\(request.head.method.rawValue) is not allowed on \(path)"),
+                headers: headers
+            )
+            return
+        }
+        if request.bodyTooLarge {
+            let limit = core.topology.limits.maxRequestBodyBytes
+            reply.error(
+                GatewayError(
+                    .bodyTooLarge,
+                    "Request body is larger than the limit of \(limit) bytes",
+                    errorCode: "request_too_large"
+                )
+            )
+            return
+        }
+        switch route {
+        case .generate(let operation):
+            Exchange.start(core: core, request: request, operation: operation, reply: reply)
+        case .models:
+            reply.json(status: .ok, core.modelsBody)
+        case .model(let id):
+            if let group = core.topology.models.first(where: { $0.name.rawValue == id }) {
+                let body: JSON = [
+                    "id": .string(group.name.rawValue), "object": "model", "created": 0, "owned_by": "isobar",
+                ]
+                reply.json(status: .ok, body.bytes)
+            } else {
+                reply.error(
+                    GatewayError(
+                        .unknownModel,
+                        "The model '\(id)' does not exist",
+                        param: "model",
+                        errorCode: "model_not_found"
+                    )
+                )
+            }
+        case .health:
+            reply.json(status: .ok, Array(#"{"status":"ok"}"#.utf8))
+        case .ready:
+            if core.isReady {
+                reply.json(status: .ok, Array(#"{"status":"ready"}"#.utf8))
+            } else {
+                reply.json(status: .serviceUnavailable, Array(#"{"status":"no usable backend"}"#.utf8))
+            }
+        case .metrics:
+            core.withRouter { router, _ in
+                for backend in core.topology.backends {
+                    core.metrics.setInFlight(backend: backend.name.rawValue, router.inFlight(on: backend.name))
+                }
+            }
+            var headers = reply.baseHeaders
+            headers.add(name: "content-type", value: "text/plain; version=0.0.4; charset=utf-8")
+            writer.respond(status: .ok, headers: headers, bytes: core.metrics.exposition())
+        }
+    }
+
+    private static func route(_ path: Substring) -> (Route, [HTTPMethod])? {
+        switch path {
+        case "/v1/chat/completions", "/chat/completions": (.generate(.chatCompletions), [.POST])
+        case "/v1/completions", "/completions": (.generate(.completions), [.POST])
+        case "/v1/embeddings", "/embeddings": (.generate(.embeddings), [.POST])
+        case "/v1/messages": (.generate(.messages), [.POST])
+        case "/v1/models", "/models": (.models, [.GET, .HEAD])
+        case "/health": (.health, [.GET, .HEAD])
+        case "/ready": (.ready, [.GET, .HEAD])
+        case "/metrics": (.metrics, [.GET])
+        default:
+            if path.hasPrefix("/v1/models/"), path.count > 11 {
+                (.model(path.dropFirst(11)), [.GET])
+            } else {
+                nil
+            }
+        }
+    }
+
+    /// The client's `x-request-id` if it is a sane token (1–128 visible ASCII characters).
+    static func requestID(from headers: HTTPHeaders) -> String? {
+        guard let id = headers.first(name: "x-request-id"), (1...128).contains(id.utf8.count),
+            id.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
+        else { return nil }
+        return id
+    }
+}
+
+/// Answers one client request: success bodies and errors in the client's dialect, with `x-request-id`.
+struct Reply {
+    let writer: HTTPResponseWriter
+    let requestID: String
+    let dialect: WireAPI
+
+    var baseHeaders: HTTPHeaders {
+        var headers = HTTPHeaders()
+        headers.add(name: "x-request-id", value: requestID)
+        return headers
+    }
+
+    func json(status: HTTPResponseStatus, _ bytes: [UInt8], headers extra: HTTPHeaders = [:]) {
+        var headers = baseHeaders
+        headers.add(name: "content-type", value: "application/json")
+        headers.add(contentsOf: extra)
+        writer.respond(status: status, headers: headers, bytes: bytes)
+    }
+
+    /// Answers with `error` in the client's dialect.
+    func error(_ error: GatewayError, headers extra: HTTPHeaders = [:]) {
+        let body = error.body
+        json(
+            status: HTTPResponseStatus(statusCode: error.status),
+            dialect == .anthropic ? body.anthropicBytes : body.openAIBytes,
+            headers: extra
+        )
+    }
+}

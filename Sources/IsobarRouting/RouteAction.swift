@@ -1,0 +1,56 @@
+import IsobarModel
+
+/// One attempt the shell must carry out: send the request to `deployment` on `backend`.
+public struct AttemptPlan: Sendable, Equatable {
+    public var attempt: AttemptID
+    public var request: RequestID
+    public var deployment: Deployment
+    /// The backend's region.
+    public var region: RegionID
+    /// 1 for the first attempt of a request.
+    public var attemptNumber: Int
+    /// When the whole request must be over (arrival + `timeouts.total_ms`).
+    public var deadline: Instant
+    /// What the policy saw and why it picked this deployment (for the decision trace).
+    public var decision: RouteDecision
+}
+
+/// What a policy saw and picked, for the one trace line per routing decision.
+public struct RouteDecision: Sendable, Equatable {
+    public var policy: PolicyKind
+    public var candidates: [PolicyCandidate]
+    public var picked: BackendID
+    /// Why this attempt exists: `initial`, or the failure label of the attempt before it.
+    public var reason: String
+}
+
+/// Why a request is answered without (further) upstream attempts.
+public enum RejectReason: Sendable, Equatable {
+    /// No model group has this name.
+    case unknownModel(ModelName, known: [ModelName])
+    /// The model exists but none of its deployments can serve this operation (e.g. embeddings on an
+    /// Anthropic backend).
+    case unsupportedOperation(ModelName, Operation)
+    /// The last attempt failed and no retry is left or allowed. `retriesSpent` tells the client the
+    /// gateway already retried (`x-should-retry: false`).
+    case upstream(UpstreamFailure, backend: BackendID, retriesSpent: Bool)
+}
+
+/// What a node answers when it has no candidate left.
+public struct CatchAllPlan: Sendable, Equatable {
+    public var mode: CatchAll.Mode
+    public var retryAfter: Duration
+    public var reason: String
+}
+
+/// What the router tells the shell to do next for a request.
+public enum RouteAction: Sendable, Equatable {
+    /// Send an attempt now.
+    case send(AttemptPlan)
+    /// Send an attempt after a backoff.
+    case retry(AttemptPlan, after: Duration)
+    /// Answer the client with an error.
+    case reject(RejectReason, retryAfter: Duration?)
+    /// Answer from the catch-all.
+    case catchAll(CatchAllPlan)
+}

@@ -1,0 +1,266 @@
+import IsobarModel
+
+/// The settings a router needs, taken from a topology.
+public struct RoutingConfiguration: Sendable, Equatable {
+    public var policy: PolicyKind
+    public var retries: RetrySettings
+    public var timeouts: TimeoutSettings
+    public var catchAll: CatchAll
+
+    public init(
+        policy: PolicyKind = .leastRequest,
+        retries: RetrySettings = RetrySettings(),
+        timeouts: TimeoutSettings = TimeoutSettings(),
+        catchAll: CatchAll = CatchAll()
+    ) {
+        self.policy = policy
+        self.retries = retries
+        self.timeouts = timeouts
+        self.catchAll = catchAll
+    }
+
+    public init(topology: Topology) {
+        self.init(
+            policy: topology.routing.policy,
+            retries: topology.routing.retries,
+            timeouts: topology.routing.timeouts,
+            catchAll: topology.catchAll
+        )
+    }
+}
+
+/// The routing decisions of one node: which deployment serves a request, what to do when an attempt
+/// fails, and the in-flight ledger those decisions read.
+///
+/// A pure instance (STYLE §1): it reads no clock and draws no randomness of its own. The gateway and the
+/// simulator feed it events and carry out the `RouteAction`s it returns. Every request that arrives is
+/// eventually ended by the shell with `completed`, `abandoned`, or a `failed` that returns `.reject` or
+/// `.catchAll`; the router then forgets it, so its memory is bounded by requests in flight.
+public struct Router: Sendable {
+    public let node: NodeID
+    public let configuration: RoutingConfiguration
+    private let models: [ModelName: ModelGroup]
+    private let knownModels: [ModelName]
+    private let backends: [BackendID: Backend]
+    private var policies: [ModelName: any Policy] = [:]
+    private var inFlight: [BackendID: Int] = [:]
+    private var requests: [RequestID: RequestState] = [:]
+    private var attempts: [AttemptID: AttemptState] = [:]
+    private var nextAttempt: UInt64 = 1
+    private var health: [BackendID: PassiveHealth] = [:]
+
+    /// What the node saw of a backend's last calls.
+    struct PassiveHealth {
+        var lastSuccess: Instant?
+        var lastFailure: Instant?
+    }
+
+    struct RequestState {
+        var profile: RequestProfile
+        var deadline: Instant
+        var tried: [Deployment] = []
+        var sameDeploymentRetries = 0
+        var attemptsMade = 0
+    }
+
+    struct AttemptState {
+        var request: RequestID
+        var deployment: Deployment
+    }
+
+    /// Builds the router of `node`. Policies named in the topology must be available
+    /// (`PolicyKind.isAvailable`); IsobarConfig rejects the others.
+    public init(topology: Topology, node: NodeID, configuration: RoutingConfiguration) {
+        self.node = node
+        self.configuration = configuration
+        self.models = Dictionary(topology.models.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        self.knownModels = topology.models.map(\.name).sorted()
+        self.backends = Dictionary(topology.backends.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        for group in topology.models {
+            let kind = group.policy ?? configuration.policy
+            policies[group.name] = kind.makePolicy() ?? LeastRequestPolicy()
+        }
+    }
+
+    // MARK: - Events
+
+    /// A request arrived: plan its first attempt, or reject it.
+    public mutating func requestArrived(
+        _ request: RequestProfile,
+        now: Instant,
+        rng: inout some RandomNumberGenerator
+    ) -> RouteAction {
+        guard let group = models[request.model] else {
+            return .reject(.unknownModel(request.model, known: knownModels), retryAfter: nil)
+        }
+        let candidates = deployments(of: group, for: request.operation)
+        guard !candidates.isEmpty else {
+            return .reject(.unsupportedOperation(request.model, request.operation), retryAfter: nil)
+        }
+        let deadline = now + .milliseconds(configuration.timeouts.totalMs)
+        requests[request.id] = RequestState(profile: request, deadline: deadline)
+        return .send(plan(request.id, group: group, among: candidates, reason: "initial", rng: &rng))
+    }
+
+    /// The first token of an attempt arrived (the shell committed to it).
+    public mutating func firstToken(_ attempt: AttemptID, now: Instant) {}
+
+    /// An attempt completed successfully; the request is over.
+    public mutating func completed(_ attempt: AttemptID, usage: Usage?, now: Instant) {
+        guard let state = attempts.removeValue(forKey: attempt) else { return }
+        release(state.deployment.backend)
+        requests[state.request] = nil
+        health[state.deployment.backend, default: PassiveHealth()].lastSuccess = now
+    }
+
+    /// The client went away or the shell gave up on the request; the request is over.
+    public mutating func abandoned(_ attempt: AttemptID, now: Instant) {
+        guard let state = attempts.removeValue(forKey: attempt) else { return }
+        release(state.deployment.backend)
+        requests[state.request] = nil
+    }
+
+    /// An attempt failed: retry the same deployment with backoff while retries remain, then fail over to
+    /// the next untried deployment, then give up.
+    public mutating func failed(
+        _ attempt: AttemptID,
+        _ failure: UpstreamFailure,
+        now: Instant,
+        rng: inout some RandomNumberGenerator
+    ) -> RouteAction {
+        guard let state = attempts.removeValue(forKey: attempt) else {
+            preconditionFailure("failed(\(attempt)) reported for an attempt the router does not know")
+        }
+        release(state.deployment.backend)
+        switch failure {
+        case .connect, .reset, .timeout: health[state.deployment.backend, default: PassiveHealth()].lastFailure = now
+        case .status, .malformed: break
+        }
+        guard var request = requests[state.request], let group = models[request.profile.model] else {
+            preconditionFailure("attempt \(attempt) belongs to an unknown request \(state.request)")
+        }
+        let giveUp = RouteAction.reject(
+            .upstream(failure, backend: state.deployment.backend, retriesSpent: request.attemptsMade > 1),
+            retryAfter: failure.retryAfter
+        )
+        // 1. The same deployment, after a backoff, while retries remain and the budget allows.
+        if failure.isRetryable, request.sameDeploymentRetries < configuration.retries.attempts {
+            let backoff = max(backoff(retry: request.sameDeploymentRetries, rng: &rng), failure.retryAfter ?? .zero)
+            if backoff <= .seconds(60), now + backoff < request.deadline {
+                request.sameDeploymentRetries += 1
+                requests[state.request] = request
+                let next = plan(
+                    state.request,
+                    group: group,
+                    among: [state.deployment],
+                    reason: failure.label,
+                    rng: &rng
+                )
+                return .retry(next, after: backoff)
+            }
+        }
+        // 2. Another deployment of the same model, at once.
+        guard failure.allowsFailover else { return end(state.request, giveUp) }
+        let untried = deployments(of: group, for: request.profile.operation).filter { !request.tried.contains($0) }
+        if !untried.isEmpty, now < request.deadline {
+            request.sameDeploymentRetries = 0
+            requests[state.request] = request
+            return .send(plan(state.request, group: group, among: untried, reason: failure.label, rng: &rng))
+        }
+        return end(state.request, giveUp)
+    }
+
+    // MARK: - Queries
+
+    /// Requests this node has in flight on `backend`.
+    public func inFlight(on backend: BackendID) -> Int { inFlight[backend, default: 0] }
+
+    /// Requests the router is tracking (in flight or waiting for a retry).
+    public var activeRequests: Int { requests.count }
+
+    /// False if the last call to `backend` could not reach it (connect failure, reset or timeout) and no
+    /// call succeeded since.
+    public func isUsable(_ backend: BackendID) -> Bool {
+        guard let entry = health[backend], let failure = entry.lastFailure else { return true }
+        return (entry.lastSuccess ?? .zero) > failure
+    }
+
+    /// The model groups clients can ask for, sorted by name.
+    public var modelNames: [ModelName] { knownModels }
+
+    // MARK: - Internals
+
+    private func deployments(of group: ModelGroup, for operation: Operation) -> [Deployment] {
+        group.deployments.filter { deployment in
+            guard let backend = backends[deployment.backend] else { return false }
+            switch operation {
+            case .chatCompletions, .messages: return true
+            case .completions, .embeddings: return backend.api == .openai
+            }
+        }
+    }
+
+    private mutating func plan(
+        _ id: RequestID,
+        group: ModelGroup,
+        among candidates: [Deployment],
+        reason: String,
+        rng: inout some RandomNumberGenerator
+    ) -> AttemptPlan {
+        let views = candidates.map { PolicyCandidate(backend: $0.backend, inFlight: inFlight[$0.backend, default: 0]) }
+        let kind: PolicyKind
+        let index: Int
+        if candidates.count == 1 {
+            kind = policies[group.name]?.kind ?? configuration.policy
+            index = 0
+        } else {
+            kind = policies[group.name]!.kind
+            index = policies[group.name]!.pick(from: views, rng: &rng)
+        }
+        let deployment = candidates[index]
+        let attempt = AttemptID(nextAttempt)
+        nextAttempt &+= 1
+        attempts[attempt] = AttemptState(request: id, deployment: deployment)
+        inFlight[deployment.backend, default: 0] += 1
+        requests[id]!.attemptsMade += 1
+        if !requests[id]!.tried.contains(deployment) { requests[id]!.tried.append(deployment) }
+        let request = requests[id]!
+        return AttemptPlan(
+            attempt: attempt,
+            request: id,
+            deployment: deployment,
+            region: backends[deployment.backend]!.region,
+            attemptNumber: request.attemptsMade,
+            deadline: request.deadline,
+            decision: RouteDecision(policy: kind, candidates: views, picked: deployment.backend, reason: reason)
+        )
+    }
+
+    private mutating func release(_ backend: BackendID) {
+        let count = inFlight[backend, default: 0]
+        precondition(count > 0, "in-flight ledger of \(backend) would go negative")
+        inFlight[backend] = count - 1
+    }
+
+    private mutating func end(_ id: RequestID, _ action: RouteAction) -> RouteAction {
+        requests[id] = nil
+        return action
+    }
+
+    /// Exponential backoff with full jitter (Brooker, "Exponential Backoff And Jitter", AWS Architecture
+    /// Blog 2015): uniform in [0, min(max, base * 2^retry)].
+    private func backoff(retry: Int, rng: inout some RandomNumberGenerator) -> Duration {
+        let settings = configuration.retries
+        let ceiling = min(settings.backoffMaxMs, settings.backoffBaseMs * Double(1 << min(retry, 30)))
+        guard ceiling > 0 else { return .zero }
+        return .milliseconds(Double.random(in: 0...ceiling, using: &rng))
+    }
+}
+
+extension UpstreamFailure {
+    /// The upstream's `retry-after`, if it sent one.
+    public var retryAfter: Duration? {
+        if case .status(_, let retryAfter, _) = self { return retryAfter }
+        return nil
+    }
+}

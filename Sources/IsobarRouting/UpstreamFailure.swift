@@ -1,0 +1,85 @@
+import IsobarModel
+
+/// How an attempt on a backend failed, as the shell observed it.
+public enum UpstreamFailure: Sendable, Equatable, CustomStringConvertible {
+    /// The phase of a call a timeout cut short.
+    public enum TimeoutPhase: String, Sendable, Equatable {
+        case connect
+        case firstToken = "first_token"
+        case idle
+        case total
+    }
+
+    /// TCP or TLS connection could not be established.
+    case connect(String)
+    /// The connection closed or reset before a complete response; `responseStarted` if bytes had arrived.
+    case reset(responseStarted: Bool)
+    /// A timeout fired.
+    case timeout(TimeoutPhase)
+    /// The backend answered with an error status.
+    case status(Int, retryAfter: Duration?, body: ErrorSummary)
+    /// The backend answered something that is not a valid response (bad JSON, bad stream event).
+    case malformed(String)
+
+    /// The upstream error's message, kept for the client's error body.
+    public struct ErrorSummary: Sendable, Equatable {
+        public var message: String
+        public var type: String?
+        public var code: String?
+        public var param: String?
+
+        public init(message: String, type: String? = nil, code: String? = nil, param: String? = nil) {
+            self.message = message
+            self.type = type
+            self.code = code
+            self.param = param
+        }
+    }
+
+    /// Whether the same deployment may be tried again. The one table of retryable failures: connect
+    /// failures, resets before any response byte, timeouts before commit and the statuses 408, 429, 500,
+    /// 502, 503 and 504. Never 400, 401, 403, 404, 413 or 422: the same request to the same deployment
+    /// cannot fare better.
+    public var isRetryable: Bool {
+        switch self {
+        case .connect: true
+        case .reset(let responseStarted): !responseStarted
+        case .timeout(let phase): phase != .total
+        case .status(let code, _, _): [408, 429, 500, 502, 503, 504].contains(code)
+        case .malformed: false
+        }
+    }
+
+    /// Whether another deployment of the model may be tried. Everything that failed before the client saw
+    /// a byte may fail over — a bad key (401/403), a model the provider lacks (404), a cut or malformed
+    /// answer — except requests that are themselves wrong (400, 413, 422), which no deployment would
+    /// accept, and the end of the request's total budget.
+    public var allowsFailover: Bool {
+        switch self {
+        case .timeout(let phase): phase != .total
+        case .status(let code, _, _): ![400, 413, 422].contains(code)
+        case .connect, .reset, .malformed: true
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .connect(let reason): "connect failed: \(reason)"
+        case .reset(let started): started ? "connection closed mid-response" : "connection closed before a response"
+        case .timeout(let phase): "\(phase.rawValue) timeout"
+        case .status(let code, _, let body): "HTTP \(code): \(body.message)"
+        case .malformed(let reason): "malformed response: \(reason)"
+        }
+    }
+
+    /// A short label for metrics (`reason` label).
+    public var label: String {
+        switch self {
+        case .connect: "connect"
+        case .reset: "reset"
+        case .timeout(let phase): "timeout_\(phase.rawValue)"
+        case .status(let code, _, _): "status_\(code)"
+        case .malformed: "malformed"
+        }
+    }
+}

@@ -1,0 +1,71 @@
+import ArgumentParser
+import Foundation
+import IsobarConfig
+import IsobarModel
+import Logging
+
+@main
+struct Isobar: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "isobar",
+        abstract: "A multi-region LLM gateway mesh.",
+        subcommands: [Up.self, Serve.self, Emulate.self, Check.self]
+    )
+}
+
+/// Options every long-running command shares.
+struct LoggingOptions: ParsableArguments {
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (or ISOBAR_LOG_LEVEL).")
+    var logLevel: String?
+
+    func makeLogger(label: String) throws -> Logger {
+        let text = logLevel ?? ProcessInfo.processInfo.environment["ISOBAR_LOG_LEVEL"] ?? "info"
+        guard let level = Logger.Level(rawValue: text) else {
+            throw ValidationError("unknown log level '\(text)'")
+        }
+        var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = level
+        return logger
+    }
+}
+
+/// Loads a topology file, or prints every problem in it and exits 1.
+func loadTopology(_ path: String) throws -> Topology {
+    do {
+        return try TopologyLoader.load(path: path, environment: ProcessInfo.processInfo.environment)
+    } catch {
+        FileHandle.standardError.write(Data((error.description + "\n").utf8))
+        throw ExitCode(1)
+    }
+}
+
+/// Prints a line to stdout at once (tests and scripts read it while the process runs).
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+struct Check: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Validate topology files; prints file:line: key.path: message for every problem."
+    )
+
+    @Argument(help: "Topology files.")
+    var files: [String]
+
+    func run() async throws {
+        var failed = false
+        for file in files {
+            do {
+                let topology = try TopologyLoader.load(path: file, environment: ProcessInfo.processInfo.environment)
+                say(
+                    "\(file): ok (\(topology.regions.count) regions, \(topology.nodes.count) nodes, "
+                        + "\(topology.backends.count) backends, \(topology.models.count) models)"
+                )
+            } catch {
+                failed = true
+                FileHandle.standardError.write(Data((error.description + "\n").utf8))
+            }
+        }
+        if failed { throw ExitCode(1) }
+    }
+}

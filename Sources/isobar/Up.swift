@@ -1,0 +1,226 @@
+import ArgumentParser
+import Foundation
+import IsobarEmulator
+import IsobarGateway
+import IsobarModel
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+struct Up: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a whole topology on this machine: every node, plus an emulated engine per emulated backend."
+    )
+
+    @Argument(help: "The topology file.")
+    var file: String
+
+    @OptionGroup var logging: LoggingOptions
+
+    func run() async throws {
+        let topology = try loadTopology(file)
+        let logger = try logging.makeLogger(label: "isobar")
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let local = LocalMesh(topology: topology, group: group, logger: logger, source: file)
+        let services = ServiceGroup(
+            configuration: .init(services: [local], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        )
+        try await services.run()
+        try await group.shutdownGracefully()
+    }
+}
+
+/// Every node of a topology and its emulated engines, in one process. Emulated engines start first so
+/// that backends without a fixed port get one before the nodes read the topology.
+struct LocalMesh: Service {
+    let topology: Topology
+    let group: any EventLoopGroup
+    let logger: Logger
+    let source: String
+
+    func run() async throws {
+        try await withThrowingDiscardingTaskGroup { tasks in
+            var topology = self.topology
+            for (index, backend) in topology.backends.enumerated() where backend.engine == .emulated {
+                let listen = HostPort(host: backend.url.host, port: backend.url.port)
+                let emulator = EmulatorServer(
+                    configuration: EmulatorConfiguration(backend: backend),
+                    listen: listen,
+                    group: group,
+                    logger: logger
+                )
+                tasks.addTask { try await emulator.run() }
+                let port = try await emulator.localAddress.port ?? listen.port
+                topology.backends[index].url.port = port
+                topology.backends[index].metricsURL = UpstreamURL(
+                    tls: false,
+                    host: backend.url.host,
+                    port: port,
+                    basePath: backend.url.basePath + "/metrics"
+                )
+                say(
+                    "isobar: emulated engine \(backend.name) (\(backend.emulate?.profile ?? "instant")) on \(topology.backends[index].url)"
+                )
+            }
+            var first: String?
+            for node in topology.nodes {
+                let gateway = try GatewayNode(topology: topology, node: node.name, group: group, logger: logger)
+                tasks.addTask { try await gateway.run() }
+                let port = try await gateway.localAddress.port ?? node.listen.port
+                let url = "http://\(HostPort(host: node.listen.host, port: port))"
+                first = first ?? url
+                say("isobar: node \(node.name) (\(node.region)) listening on \(url)/v1")
+            }
+            if let first { banner(base: first, topology: topology) }
+        }
+    }
+
+    private func banner(base: String, topology: Topology) {
+        let model = topology.models.first?.name.rawValue ?? "chat"
+        say(
+            """
+
+            Isobar is up: \(topology.nodes.count) nodes, \(topology.backends.count) backends, models: \
+            \(topology.models.map(\.name.rawValue).joined(separator: ", ")).
+
+            Try it:
+              curl -s \(base)/v1/chat/completions -H 'content-type: application/json' \\
+                -d '{"model": "\(model)", "messages": [{"role": "user", "content": "Hello"}]}'
+
+            Or from Python (pip install openai):
+              from openai import OpenAI
+              client = OpenAI(base_url="\(base)/v1", api_key="unused")
+              for chunk in client.chat.completions.create(model="\(model)", stream=True,
+                      messages=[{"role": "user", "content": "Hello"}]):
+                  print(chunk.choices[0].delta.content or "", end="", flush=True) if chunk.choices else None
+
+            Metrics: \(base)/metrics   Health: \(base)/health   Stop: Ctrl-C
+            """
+        )
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run one gateway node of a topology.")
+
+    @Option(help: "The topology file.")
+    var topology: String
+
+    @Option(help: "The node to run (a name under nodes:).")
+    var node: String
+
+    @OptionGroup var logging: LoggingOptions
+
+    func run() async throws {
+        let topology = try loadTopology(self.topology)
+        guard topology.node(NodeID(node)) != nil else {
+            throw ValidationError(
+                "node '\(node)' is not in \(self.topology); nodes: \(topology.nodes.map(\.name.rawValue).joined(separator: ", "))"
+            )
+        }
+        let logger = try logging.makeLogger(label: "isobar")
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let gateway = try GatewayNode(topology: topology, node: NodeID(node), group: group, logger: logger)
+        let services = ServiceGroup(
+            configuration: .init(services: [gateway], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        )
+        try await withThrowingTaskGroup { tasks in
+            tasks.addTask { try await services.run() }
+            let port = try await gateway.localAddress.port ?? 0
+            say("isobar: node \(node) listening on http://\(HostPort(host: gateway.node.listen.host, port: port))/v1")
+            try await tasks.waitForAll()
+        }
+        try await group.shutdownGracefully()
+    }
+}
+
+struct Emulate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run one emulated engine (OpenAI and Anthropic APIs, vLLM metrics)."
+    )
+
+    @Option(help: "Timing profile: \(EmulatorProfile.presets.map(\.name).joined(separator: ", ")).")
+    var profile: String = "llama-3.1-8b-h100"
+
+    @Option(help: "Address to listen on, HOST:PORT (port 0 picks a free one).")
+    var listen: String = "127.0.0.1:8000"
+
+    @Option(help: "A model name to serve (repeatable); none serves any name.")
+    var model: [String] = []
+
+    @Option(help: "Decode rate per sequence in tokens per second (overrides the profile).")
+    var tokensPerSecond: Double?
+
+    @Option(help: "Time to first token of an idle engine in milliseconds (overrides the profile).")
+    var firstTokenMs: Double?
+
+    @Option(help: "Sequences served at once (overrides the profile).")
+    var maxConcurrency: Int?
+
+    @Option(help: "Output tokens when a request sets no max_tokens (overrides the profile).")
+    var outputTokens: Int?
+
+    @Option(help: "Answer every request with this HTTP status (400-599), for drills.")
+    var faultStatus: Int?
+
+    @Option(help: "Environment variable holding the API key clients must send.")
+    var apiKeyEnv: String?
+
+    @Option(help: "Name shown in replies and logs.")
+    var name: String = "emulator"
+
+    @OptionGroup var logging: LoggingOptions
+
+    func validate() throws {
+        guard EmulatorProfile.named(profile) != nil else {
+            throw ValidationError(
+                "unknown profile '\(profile)'; profiles: \(EmulatorProfile.presets.map(\.name).joined(separator: ", "))"
+            )
+        }
+        if case .failure(let error) = HostPort.parse(listen) { throw ValidationError("--listen: \(error)") }
+        if let faultStatus, !(400...599).contains(faultStatus) {
+            throw ValidationError("--fault-status must be from 400 to 599")
+        }
+        if let tokensPerSecond, !(tokensPerSecond > 0) { throw ValidationError("--tokens-per-second must be > 0") }
+        if let maxConcurrency, maxConcurrency < 1 { throw ValidationError("--max-concurrency must be >= 1") }
+    }
+
+    func run() async throws {
+        var profile = EmulatorProfile.named(self.profile)!
+        if let tokensPerSecond { profile.tokensPerSecond = tokensPerSecond }
+        if let firstTokenMs { profile.firstTokenMs = firstTokenMs }
+        if let maxConcurrency { profile.maxConcurrency = maxConcurrency }
+        if let outputTokens { profile.defaultOutputTokens = outputTokens }
+        var apiKey: String?
+        if let apiKeyEnv {
+            guard let value = ProcessInfo.processInfo.environment[apiKeyEnv], !value.isEmpty else {
+                throw ValidationError("environment variable \(apiKeyEnv) is not set")
+            }
+            apiKey = value
+        }
+        let configuration = EmulatorConfiguration(
+            profile: profile,
+            models: model,
+            apiKey: apiKey,
+            fault: faultStatus.map { EmulatedFault(status: $0) },
+            name: name
+        )
+        let logger = try logging.makeLogger(label: "isobar")
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let address = try HostPort.parse(listen).get()
+        let emulator = EmulatorServer(configuration: configuration, listen: address, group: group, logger: logger)
+        let services = ServiceGroup(
+            configuration: .init(services: [emulator], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        )
+        try await withThrowingTaskGroup { tasks in
+            tasks.addTask { try await services.run() }
+            let port = try await emulator.localAddress.port ?? address.port
+            say(
+                "isobar: emulated engine \(name) (\(profile.name)) listening on http://\(HostPort(host: address.host, port: port))"
+            )
+            try await tasks.waitForAll()
+        }
+        try await group.shutdownGracefully()
+    }
+}

@@ -1,0 +1,374 @@
+import IsobarModel
+import IsobarWire
+import NIOCore
+import NIOHTTP1
+import Testing
+
+@Suite("Gateway proxy on loopback")
+struct GatewayProxyTests {
+    static func oneBackend(port: Int, routing: String = "") throws -> Topology {
+        try Harness.topology(
+            Harness.yaml(
+                backends:
+                    "  - {name: up, region: local, engine: vllm, url: \"http://127.0.0.1:\(port)\", models: [m-up]}",
+                models: "  - {name: chat, deployments: [{backend: up, model: m-up}]}",
+                routing: routing
+            )
+        )
+    }
+
+    @Test("the body is forwarded as bytes with only the model rewritten; the answer comes back unchanged")
+    func forwardsBytes() async throws {
+        let upstream = FaultUpstream { _, writer, _ in
+            Upstream.json(writer, Upstream.completion(model: "m-up"))
+        }
+        try await Harness.withUpstreams([upstream]) { ports in
+            try await Harness.withGateway(try Self.oneBackend(port: ports[0])) { port in
+                let body =
+                    #"{ "messages" : [ {"role":"user","content":"h\u00e9llo \"quoted\""} ], "seed": 18446744073709551615, "model" :  "chat", "temperature":0.70 }"#
+                let response = try await TestHTTPClient.send(
+                    port: port,
+                    path: "/v1/chat/completions",
+                    headers: [("x-request-id", "trace-123")],
+                    body: body,
+                    group: Harness.group
+                )
+                #expect(response.status == 200)
+                #expect(response.text == Upstream.completion(model: "m-up"))
+                #expect(response.header("x-request-id") == "trace-123")
+                #expect(response.header("x-isobar-backend") == "up")
+                let received = try #require(upstream.received.first)
+                #expect(received.path == "/v1/chat/completions")
+                #expect(
+                    String(decoding: received.body, as: UTF8.self)
+                        == body.replacingOccurrences(of: #""chat""#, with: #""m-up""#)
+                )
+                #expect(received.headers.first(name: "x-request-id") == "trace-123")
+            }
+        }
+    }
+
+    @Test("a request without x-request-id gets a minted one, and so does every error")
+    func mintsRequestIDs() async throws {
+        let upstream = FaultUpstream { _, writer, _ in Upstream.json(writer, Upstream.completion(model: "m-up")) }
+        try await Harness.withUpstreams([upstream]) { ports in
+            try await Harness.withGateway(try Self.oneBackend(port: ports[0])) { port in
+                let ok = try await TestHTTPClient.send(
+                    port: port,
+                    path: "/v1/chat/completions",
+                    body: chatBody(model: "chat"),
+                    group: Harness.group
+                )
+                let bad = try await TestHTTPClient.send(
+                    port: port,
+                    path: "/v1/chat/completions",
+                    body: "{",
+                    group: Harness.group
+                )
+                let ids = [ok.header("x-request-id"), bad.header("x-request-id")].compactMap { $0 }
+                #expect(ids.count == 2 && ids[0] != ids[1])
+                #expect(upstream.received.first?.headers.first(name: "x-request-id") == ids[0])
+            }
+        }
+    }
+
+    @Test(
+        "client errors: malformed JSON 400, wrong field type 400 with param, unknown model 404 listing models, 405, 404 route"
+    )
+    func clientErrors() async throws {
+        let upstream = FaultUpstream { _, writer, _ in Upstream.json(writer, Upstream.completion(model: "m-up")) }
+        try await Harness.withUpstreams([upstream]) { ports in
+            try await Harness.withGateway(try Self.oneBackend(port: ports[0])) { port in
+                let g = Harness.group
+                let malformed = try await TestHTTPClient.send(
+                    port: port,
+                    path: "/v1/chat/completions",
+                    body: #"{"model":"chat","messages":[1,,2]}"#,
+                    group: g
+                )
+                #expect(malformed.status == 400)
+                #expect(try JSON(parsing: malformed.body)["error"]?["type"] == "invalid_request_error")
+
+                let wrongType = try await TestHTTPClient.send(
+                    port: port,
+                    path: "/v1/chat/completions",
+                    body: #"{"model":"chat","max_tokens":"ten"}"#,
+                    group: g
+                )
+                #expect(wrongType.status == 400)
+                #expect(try JSON(parsing: wrongType.body)["error"]?["param"] == "max_tokens")
+
+                let unknown = try await TestHTTPClient.send(
+                    port: port,
+                    path: "/v1/chat/completions",
+                    body: chatBody(model: "gpt-7"),
+                    group: g
+                )
+                #expect(unknown.status == 404)
+                let message = try JSON(parsing: unknown.body)["error"]?["message"]?.stringValue ?? ""
+                #expect(message.contains("gpt-7") && message.contains("chat"))
+
+                let method = try await TestHTTPClient.send(
+                    port: port,
+                    method: .GET,
+                    path: "/v1/chat/completions",
+                    group: g
+                )
+                #expect(method.status == 405)
+                #expect(method.header("allow") == "POST")
+
+                let route = try await TestHTTPClient.send(port: port, method: .GET, path: "/v2/nothing", group: g)
+                #expect(route.status == 404)
+                #expect(upstream.received.isEmpty)
+            }
+        }
+    }
+
+    @Test("a body over the limit is refused with 413 and never reaches a backend")
+    func bodyLimit() async throws {
+        let upstream = FaultUpstream { _, writer, _ in Upstream.json(writer, Upstream.completion(model: "m-up")) }
+        try await Harness.withUpstreams([upstream]) { ports in
+            try await Harness.withGateway(
+                try Self.oneBackend(port: ports[0], routing: "limits: {max_request_body_bytes: 4096}")
+            ) { port in
+                let big = chatBody(model: "chat").replacingOccurrences(
+                    of: "Say hi",
+                    with: String(repeating: "x", count: 5000)
+                )
+                let response = try await TestHTTPClient.send(
+                    port: port,
+                    path: "/v1/chat/completions",
+                    body: big,
+                    group: Harness.group
+                )
+                #expect(response.status == 413)
+                #expect(try JSON(parsing: response.body)["error"]?["code"] == "request_too_large")
+                #expect(upstream.received.isEmpty)
+            }
+        }
+    }
+
+    @Test("upstream statuses: 400 passes through once; 500 is retried then answered 502 with x-should-retry false")
+    func upstreamStatuses() async throws {
+        let rejecting = FaultUpstream { _, writer, _ in
+            Upstream.json(
+                writer,
+                status: .badRequest,
+                #"{"error":{"message":"max_tokens too large","type":"invalid_request_error","param":"max_tokens","code":null}}"#
+            )
+        }
+        let failing = FaultUpstream { _, writer, _ in
+            Upstream.json(writer, status: .internalServerError, #"{"error":{"message":"boom"}}"#)
+        }
+        try await Harness.withUpstreams([rejecting, failing]) { ports in
+            let routing = "routing: {retries: {attempts: 1, backoff_base_ms: 10, backoff_max_ms: 20}}"
+            try await Harness.withGateway(try Self.oneBackend(port: ports[0], routing: routing)) { port in
+                let response = try await TestHTTPClient.send(
+                    port: port,
+                    path: "/v1/chat/completions",
+                    body: chatBody(model: "chat"),
+                    group: Harness.group
+                )
+                #expect(response.status == 400)
+                let error = try JSON(parsing: response.body)["error"]
+                #expect(error?["message"] == "max_tokens too large")
+                #expect(error?["param"] == "max_tokens")
+                #expect(rejecting.received.count == 1)
+            }
+            try await Harness.withGateway(try Self.oneBackend(port: ports[1], routing: routing)) { port in
+                let response = try await TestHTTPClient.send(
+                    port: port,
+                    path: "/v1/chat/completions",
+                    body: chatBody(model: "chat"),
+                    group: Harness.group
+                )
+                #expect(response.status == 502)
+                #expect(response.header("x-should-retry") == "false")
+                #expect(failing.received.count == 2)
+            }
+        }
+    }
+
+    @Test("429 keeps its status and retry-after; an unreachable backend is 502; another deployment takes over")
+    func rateLimitAndFailover() async throws {
+        let limited = FaultUpstream { _, writer, _ in
+            Upstream.json(
+                writer,
+                status: .tooManyRequests,
+                #"{"error":{"message":"slow down","type":"rate_limit_error"}}"#,
+                headers: [("retry-after", "7")]
+            )
+        }
+        let healthy = FaultUpstream { _, writer, _ in Upstream.json(writer, Upstream.completion(model: "m-ok")) }
+        try await Harness.withUpstreams([limited, healthy]) { ports in
+            let dead = try await Harness.closedPort()
+            let topology = try Harness.topology(
+                Harness.yaml(
+                    backends: """
+                          - {name: limited, region: local, engine: vllm, url: "http://127.0.0.1:\(ports[0])", models: [m]}
+                          - {name: dead, region: local, engine: vllm, url: "http://127.0.0.1:\(dead)", models: [m]}
+                          - {name: healthy, region: local, engine: vllm, url: "http://127.0.0.1:\(ports[1])", models: [m-ok]}
+                        """,
+                    models: """
+                          - {name: limited, deployments: [{backend: limited, model: m}]}
+                          - {name: dead, deployments: [{backend: dead, model: m}]}
+                          - {name: resilient, deployments: [{backend: dead, model: m}, {backend: healthy, model: m-ok}], policy: round-robin}
+                        """,
+                    routing: "routing: {retries: {attempts: 0}}"
+                )
+            )
+            try await Harness.withGateway(topology) { port in
+                let g = Harness.group
+                let rateLimited = try await TestHTTPClient.send(
+                    port: port,
+                    path: "/v1/chat/completions",
+                    body: chatBody(model: "limited"),
+                    group: g
+                )
+                #expect(rateLimited.status == 429)
+                #expect(rateLimited.header("retry-after") == "7")
+
+                let unreachable = try await TestHTTPClient.send(
+                    port: port,
+                    path: "/v1/chat/completions",
+                    body: chatBody(model: "dead"),
+                    group: g
+                )
+                #expect(unreachable.status == 502)
+                #expect(unreachable.header("x-isobar-backend") == "dead")
+
+                for _ in 0..<4 {
+                    let response = try await TestHTTPClient.send(
+                        port: port,
+                        path: "/v1/chat/completions",
+                        body: chatBody(model: "resilient"),
+                        group: g
+                    )
+                    #expect(response.status == 200)
+                    #expect(response.header("x-isobar-backend") == "healthy")
+                }
+            }
+        }
+    }
+
+    @Test("a silent backend is abandoned at the timeout: 504 alone, or the next deployment answers")
+    func silentBackend() async throws {
+        let silent = FaultUpstream { _, _, _ in }
+        let healthy = FaultUpstream { _, writer, _ in Upstream.json(writer, Upstream.completion(model: "m-ok")) }
+        try await Harness.withUpstreams([silent, healthy]) { ports in
+            let topology = try Harness.topology(
+                Harness.yaml(
+                    backends: """
+                          - {name: silent, region: local, engine: vllm, url: "http://127.0.0.1:\(ports[0])", models: [m]}
+                          - {name: healthy, region: local, engine: vllm, url: "http://127.0.0.1:\(ports[1])", models: [m-ok]}
+                        """,
+                    models: """
+                          - {name: silent, deployments: [{backend: silent, model: m}]}
+                          - {name: both, deployments: [{backend: silent, model: m}, {backend: healthy, model: m-ok}], policy: round-robin}
+                        """,
+                    routing: "routing: {retries: {attempts: 0}, timeouts: {first_token_ms: 300, total_ms: 400}}"
+                )
+            )
+            try await Harness.withGateway(topology) { port in
+                let clock = ContinuousClock()
+                let start = clock.now
+                let alone = try await TestHTTPClient.send(
+                    port: port,
+                    path: "/v1/chat/completions",
+                    body: chatBody(model: "silent"),
+                    group: Harness.group
+                )
+                #expect(alone.status == 504)
+                #expect(clock.now - start < .seconds(2))
+            }
+            let streaming = try Harness.topology(
+                Harness.yaml(
+                    backends: """
+                          - {name: silent, region: local, engine: vllm, url: "http://127.0.0.1:\(ports[0])", models: [m]}
+                          - {name: healthy, region: local, engine: vllm, url: "http://127.0.0.1:\(ports[1])", models: [m-ok]}
+                        """,
+                    models:
+                        "  - {name: both, deployments: [{backend: silent, model: m}, {backend: healthy, model: m-ok}], policy: round-robin}",
+                    routing: "routing: {retries: {attempts: 0}, timeouts: {first_token_ms: 300}}"
+                )
+            )
+            try await Harness.withGateway(streaming) { port in
+                // Non-streaming answers come whole; a stream is what the first-token timeout guards.
+                let response = try await TestHTTPClient.send(
+                    port: port,
+                    path: "/v1/chat/completions",
+                    body: chatBody(model: "both", stream: true),
+                    group: Harness.group
+                )
+                #expect(response.status == 200)
+                #expect(response.header("x-isobar-backend") == "healthy")
+            }
+        }
+    }
+
+    @Test("a 200 that is not JSON is a malformed upstream answer: 502")
+    func malformedUpstream() async throws {
+        let broken = FaultUpstream { _, writer, _ in Upstream.json(writer, "<html>oops</html>") }
+        try await Harness.withUpstreams([broken]) { ports in
+            try await Harness.withGateway(
+                try Self.oneBackend(port: ports[0], routing: "routing: {retries: {attempts: 0}}")
+            ) { port in
+                let response = try await TestHTTPClient.send(
+                    port: port,
+                    path: "/v1/chat/completions",
+                    body: chatBody(model: "chat"),
+                    group: Harness.group
+                )
+                #expect(response.status == 502)
+                #expect(
+                    try JSON(parsing: response.body)["error"]?["message"]?.stringValue?.contains("malformed") == true
+                )
+            }
+        }
+    }
+
+    @Test("node endpoints: models of the topology, health, readiness and Prometheus metrics")
+    func nodeEndpoints() async throws {
+        let upstream = FaultUpstream { _, writer, _ in Upstream.json(writer, Upstream.completion(model: "m-up")) }
+        try await Harness.withUpstreams([upstream]) { ports in
+            try await Harness.withGateway(try Self.oneBackend(port: ports[0])) { port in
+                let g = Harness.group
+                let models = try await TestHTTPClient.send(port: port, method: .GET, path: "/v1/models", group: g)
+                #expect(try JSON(parsing: models.body)["data"]?[0]?["id"] == "chat")
+                #expect(
+                    try await TestHTTPClient.send(port: port, method: .GET, path: "/health", group: g).status == 200
+                )
+                #expect(try await TestHTTPClient.send(port: port, method: .GET, path: "/ready", group: g).status == 200)
+                _ = try await TestHTTPClient.send(
+                    port: port,
+                    path: "/v1/chat/completions",
+                    body: chatBody(model: "chat"),
+                    group: g
+                )
+                let metrics = try await TestHTTPClient.send(port: port, method: .GET, path: "/metrics", group: g).text
+                #expect(metrics.contains(#"isobar_requests_total{model="chat",backend="up",status="200"} 1"#))
+                #expect(metrics.contains(#"isobar_tokens_total{model="chat",backend="up",kind="completion"} 3"#))
+                #expect(metrics.contains("isobar_gateway_overhead_seconds_count 1"))
+                #expect(metrics.contains("isobar_request_duration_seconds_bucket"))
+                #expect(metrics.contains(#"isobar_in_flight_requests{backend="up"} 0"#))
+            }
+        }
+    }
+
+    @Test("readiness turns false when every backend is unreachable")
+    func readiness() async throws {
+        let dead = try await Harness.closedPort()
+        try await Harness.withGateway(try Self.oneBackend(port: dead, routing: "routing: {retries: {attempts: 0}}")) {
+            port in
+            let g = Harness.group
+            #expect(try await TestHTTPClient.send(port: port, method: .GET, path: "/ready", group: g).status == 200)
+            _ = try await TestHTTPClient.send(
+                port: port,
+                path: "/v1/chat/completions",
+                body: chatBody(model: "chat"),
+                group: g
+            )
+            #expect(try await TestHTTPClient.send(port: port, method: .GET, path: "/ready", group: g).status == 503)
+        }
+    }
+}

@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""Gateway overhead benchmark (`make bench`).
+
+Runs a zero-latency emulated upstream (`isobar emulate --profile instant`) and one gateway node
+(`isobar serve`) as separate processes, drives both with wrk, and reports in the same run:
+
+* gateway CPU time per request (non-streaming, and a 16-token stream), read from /proc;
+* added p50/p99 latency at concurrency 1 and 64 (through the gateway minus direct to the upstream);
+* throughput at concurrency 64, through the gateway and direct, and their ratio;
+* gateway resident memory while 1,000 streams are open at once.
+
+The baseline is the direct call to the same upstream in the same run. Numbers depend on the machine
+and its load; quote them with `nproc` and the load average printed at the top.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+TICKS = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+WRK_SCRIPT = r"""
+wrk.method = "POST"
+wrk.headers["content-type"] = "application/json"
+wrk.body = os.getenv("BENCH_BODY")
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT {\"requests\": %d, \"errors\": %d, \"seconds\": %f, \"p50_us\": %f, \"p99_us\": %f}\n",
+    summary.requests, summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.duration / 1e6, latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def rss_mb(pid):
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * PAGE / 1e6
+
+
+def start(cmd, ready_pattern):
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        if re.search(ready_pattern, line):
+            threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()
+            return process
+    process.kill()
+    sys.exit(f"bench: {' '.join(cmd)} did not start")
+
+
+def stop(process):
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def wrk(url, body, connections, seconds, script):
+    threads = min(2, connections)
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "-s", script, url],
+        capture_output=True, text=True, env={**os.environ, "BENCH_BODY": body}, check=True,
+    ).stdout
+    match = re.search(r"RESULT (\{.*\})", out)
+    if not match:
+        sys.exit("bench: wrk printed no result:\n" + out)
+    return json.loads(match.group(1))
+
+
+def measure(url, body, connections, seconds, script, pid=None):
+    before = cpu_seconds(pid) if pid else 0
+    result = wrk(url, body, connections, seconds, script)
+    if pid:
+        result["cpu_us_per_request"] = (cpu_seconds(pid) - before) / max(1, result["requests"]) * 1e6
+    result["rps"] = result["requests"] / result["seconds"]
+    return result
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--isobar", default=".build/release/isobar")
+    parser.add_argument("--seconds", type=int, default=8)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("bench: wrk is missing; run make bootstrap")
+
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
+    work = tempfile.mkdtemp(prefix="isobar-bench-")
+    script = os.path.join(work, "post.lua")
+    with open(script, "w") as f:
+        f.write(WRK_SCRIPT)
+
+    upstream_port, slow_port, gateway_port = free_port(), free_port(), free_port()
+    topology = os.path.join(work, "bench.yaml")
+    with open(topology, "w") as f:
+        f.write(f"""
+mesh: {{name: bench}}
+regions: [{{name: local}}]
+nodes: [{{name: gw, region: local, listen: "127.0.0.1:{gateway_port}"}}]
+backends:
+  - {{name: upstream, region: local, engine: vllm, url: "http://127.0.0.1:{upstream_port}", models: [m]}}
+  - {{name: slow, region: local, engine: vllm, url: "http://127.0.0.1:{slow_port}", models: [m]}}
+models:
+  - {{name: bench, deployments: [{{backend: upstream, model: m}}]}}
+  - {{name: hold, deployments: [{{backend: slow, model: m}}]}}
+""")
+    isobar = args.isobar
+    upstream = start([isobar, "emulate", "--profile", "instant", "--listen", f"127.0.0.1:{upstream_port}",
+                      "--model", "m", "--log-level", "error"], "listening on")
+    slow = start([isobar, "emulate", "--profile", "instant", "--tokens-per-second", "4", "--listen",
+                  f"127.0.0.1:{slow_port}", "--model", "m", "--log-level", "error"], "listening on")
+    gateway = start([isobar, "serve", "--topology", topology, "--node", "gw", "--log-level", "error"], "listening on")
+    try:
+        direct = f"http://127.0.0.1:{upstream_port}/v1/chat/completions"
+        through = f"http://127.0.0.1:{gateway_port}/v1/chat/completions"
+        messages = '"messages": [{"role": "user", "content": "Benchmark the gateway, please."}]'
+        plain = '{"model": "%s", ' + messages + ', "max_tokens": 16}'
+        stream = '{"model": "%s", ' + messages + ', "max_tokens": 16, "stream": true}'
+
+        # Warm up connection pools and code paths.
+        measure(through, plain % "bench", 8, 2, script)
+        measure(direct, plain % "m", 8, 2, script)
+
+        rows = []
+        for name, body in [("non-streaming", plain), ("16-token stream", stream)]:
+            for connections in (1, 64):
+                d = measure(direct, body % "m", connections, args.seconds, script, pid=upstream.pid)
+                g = measure(through, body % "bench", connections, args.seconds, script, pid=gateway.pid)
+                rows.append((name, connections, d, g))
+
+        print()
+        print(f"{'workload':<16} {'conc':>4} {'direct p50':>10} {'gw p50':>8} {'added p50':>9} {'added p99':>9} "
+              f"{'direct rps':>10} {'gw rps':>8} {'ratio':>5} {'gw CPU/req':>10} {'upstream CPU/req':>16}")
+        for name, connections, d, g in rows:
+            print(f"{name:<16} {connections:>4} {d['p50_us']/1000:>8.3f}ms {g['p50_us']/1000:>6.3f}ms "
+                  f"{(g['p50_us']-d['p50_us'])/1000:>7.3f}ms {(g['p99_us']-d['p99_us'])/1000:>7.3f}ms "
+                  f"{d['rps']:>10.0f} {g['rps']:>8.0f} {g['rps']/d['rps']:>5.2f} "
+                  f"{g['cpu_us_per_request']:>8.1f}µs {d['cpu_us_per_request']:>14.1f}µs")
+            if g["errors"] or d["errors"]:
+                print(f"  errors: direct {d['errors']}, gateway {g['errors']}")
+
+        # 1,000 streams open at once: each lasts ~4 s on the slow upstream.
+        peak = 0.0
+        body = stream % "hold"
+        runner = threading.Thread(target=lambda: wrk(through, body, 1000, 6, script))
+        runner.start()
+        while runner.is_alive():
+            peak = max(peak, rss_mb(gateway.pid))
+            time.sleep(0.1)
+        print(f"\ngateway resident memory: {peak:.1f} MB peak with 1,000 concurrent streams "
+              f"(target < 100 MB); idle after: {rss_mb(gateway.pid):.1f} MB")
+
+        targets = [
+            ("gateway CPU per non-streaming request", rows[1][3]["cpu_us_per_request"], 100, "µs"),
+            ("gateway CPU per 16-token stream", rows[3][3]["cpu_us_per_request"], 250, "µs"),
+            ("added p50 at concurrency 1", (rows[0][3]["p50_us"] - rows[0][2]["p50_us"]) / 1000, 0.3, "ms"),
+            ("resident memory at 1,000 streams", peak, 100, "MB"),
+        ]
+        print()
+        for label, value, target, unit in targets:
+            print(f"{label:<40} {value:>8.2f} {unit}  target {target} {unit}  {'ok' if value <= target else 'OVER'}")
+    finally:
+        for process in (gateway, upstream, slow):
+            stop(process)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
