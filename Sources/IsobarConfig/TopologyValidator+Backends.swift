@@ -80,8 +80,9 @@ extension TopologyValidator {
         return url
     }
 
-    /// The given `metrics_url`, else `url` + `/metrics` for self-hosted engines. An emulated engine on port 0
-    /// has none yet: `isobar up` sets it once the port is known.
+    /// The given `metrics_url`, else `url` + `/metrics` for self-hosted engines (engines serve metrics at
+    /// the root, so a `url` ending in `/v1` gives `/metrics`, not `/v1/metrics`). An emulated engine on
+    /// port 0 has none yet: `isobar up` sets it once the port is known.
     private func metricsURL(_ backend: BackendFile, engine: EngineKind, url: UpstreamURL?) -> UpstreamURL? {
         if let text = backend.metricsURL {
             guard engine.isSelfHosted else {
@@ -92,6 +93,7 @@ extension TopologyValidator {
             return parsedURL(text)
         }
         guard engine.isSelfHosted, var url, url.port != 0 else { return nil }
+        if url.basePath.hasSuffix("/v1") { url.basePath.removeLast(3) }
         url.basePath += "/metrics"
         return url
     }

@@ -34,8 +34,12 @@ public final class EmulatorServer: Service, Sendable {
         do {
             channel = try await server.bind(host: listen.host, port: listen.port)
         } catch {
-            listening.fail(error)
-            throw error
+            let failure = GatewayError(
+                .internal,
+                "emulated engine \(configuration.name) cannot listen on \(listen): \(HTTPServer.describe(error))"
+            )
+            listening.fail(failure)
+            throw failure
         }
         listening.succeed(channel.localAddress!)
         logger.info(

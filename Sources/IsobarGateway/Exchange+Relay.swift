@@ -3,6 +3,7 @@ import IsobarRouting
 import IsobarWire
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 /// Largest upstream body answered whole (non-streaming responses and error bodies).
 private let maxWholeBodyBytes = 64 * 1024 * 1024
@@ -83,6 +84,8 @@ extension Exchange: UpstreamResponseDelegate {
         guard !finished else { return }
         if attempt.committed {
             abortStream(attempt, reason: "upstream connection closed mid-stream", label: "reset")
+        } else if attempt.mode == nil, let error, error is NIOSSLError || error is BoringSSLError {
+            attemptFailed(attempt, .connect("TLS handshake failed: \(error)"))
         } else if attempt.mode == nil, attempt.reusedConnection, !attempt.resentOnFreshConnection {
             // A pooled connection the server had already closed: not the backend's fault. Send again once
             // on a new connection without counting an attempt.

@@ -51,7 +51,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         self.errorType = errorType
     }
 
-    public var description: String { "\(status) \(message)" }
+    public var description: String { message }
 
     public var fault: Fault {
         switch code {

@@ -39,8 +39,12 @@ public final class GatewayNode: Service, Sendable {
         do {
             channel = try await server.bind(host: node.listen.host, port: node.listen.port)
         } catch {
-            listening.fail(error)
-            throw GatewayError(.internal, "node \(node.name) cannot listen on \(node.listen): \(error)")
+            let failure = GatewayError(
+                .internal,
+                "node \(node.name) cannot listen on \(node.listen): \(HTTPServer.describe(error))"
+            )
+            listening.fail(failure)
+            throw failure
         }
         listening.succeed(channel.localAddress!)
         core.logger.info(

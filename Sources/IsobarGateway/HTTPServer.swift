@@ -4,6 +4,10 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A request as the server received it: head and complete body.
 public struct HTTPRequest {
     public var head: HTTPRequestHead
@@ -41,32 +45,56 @@ public struct HTTPServer: Sendable {
     public let group: any EventLoopGroup
     public let responder: any HTTPResponder
     public let maxBodyBytes: Int
+    /// A connection with no request in progress is closed after this long without reading a byte.
+    public let idleTimeout: TimeAmount
 
-    public init(group: any EventLoopGroup, responder: any HTTPResponder, maxBodyBytes: Int) {
+    public init(
+        group: any EventLoopGroup,
+        responder: any HTTPResponder,
+        maxBodyBytes: Int,
+        idleTimeout: TimeAmount = .seconds(75)
+    ) {
         self.group = group
         self.responder = responder
         self.maxBodyBytes = maxBodyBytes
+        self.idleTimeout = idleTimeout
     }
 
     /// Binds to `host:port` (port 0 picks a free one) and starts serving.
     public func bind(host: String, port: Int) async throws -> any Channel {
-        let responder = self.responder
-        let maxBodyBytes = self.maxBodyBytes
+        let server = self
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(
-                        HTTPConnectionHandler(responder: responder, maxBodyBytes: maxBodyBytes)
-                    )
-                }
+                channel.eventLoop.makeCompletedFuture { try server.configure(channel) }
             }
             .bind(host: host, port: port)
             .get()
+    }
+}
+
+extension HTTPServer {
+    /// A short reason for a failed bind, for people: "address already in use" rather than errno 98.
+    public static func describe(_ error: any Error) -> String {
+        guard let io = error as? IOError else { return "\(error)" }
+        switch io.errnoCode {
+        case EADDRINUSE: return "address already in use (another process listens there)"
+        case EADDRNOTAVAIL: return "address not available on this machine"
+        case EACCES: return "permission denied (ports below 1024 need privileges)"
+        default: return "\(io)"
+        }
+    }
+
+    /// Sets up the pipeline of an accepted connection (call on its event loop).
+    func configure(_ channel: any Channel) throws {
+        try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idleTimeout))
+        try channel.pipeline.syncOperations.addHandler(
+            HTTPConnectionHandler(responder: responder, maxBodyBytes: maxBodyBytes)
+        )
     }
 }
 
@@ -100,6 +128,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             self.body = nil
             if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > maxBodyBytes {
                 rejectTooLarge(context: context)
+            } else if head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+                // The client waits for permission before sending the body (curl does for large bodies).
+                let interim = HTTPResponseHead(version: head.version, status: .continue)
+                context.writeAndFlush(wrapOutboundOut(.head(interim)), promise: nil)
             }
         case .body(var part):
             if tooLarge {
@@ -153,6 +185,15 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         writer.onEnd = { [weak self] in self?.writer = nil }
         self.writer = writer
         responder.respond(to: request, with: writer)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // Idle keep-alive connections are closed; a request in progress (a long stream) is not idle.
+        if event is IdleStateHandler.IdleStateEvent, head == nil, writer == nil {
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -18,8 +18,8 @@ struct LoggingOptions: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (or ISOBAR_LOG_LEVEL).")
     var logLevel: String?
 
-    func makeLogger(label: String) throws -> Logger {
-        let text = logLevel ?? ProcessInfo.processInfo.environment["ISOBAR_LOG_LEVEL"] ?? "info"
+    func makeLogger(label: String, defaultLevel: Logger.Level = .info) throws -> Logger {
+        let text = logLevel ?? ProcessInfo.processInfo.environment["ISOBAR_LOG_LEVEL"] ?? defaultLevel.rawValue
         guard let level = Logger.Level(rawValue: text) else {
             throw ValidationError("unknown log level '\(text)'")
         }

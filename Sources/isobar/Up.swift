@@ -20,7 +20,8 @@ struct Up: AsyncParsableCommand {
 
     func run() async throws {
         let topology = try loadTopology(file)
-        let logger = try logging.makeLogger(label: "isobar")
+        // The banner says what is up; start-up log lines would only repeat it.
+        let logger = try logging.makeLogger(label: "isobar", defaultLevel: .notice)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let local = LocalMesh(topology: topology, group: group, logger: logger, source: file)
         let services = ServiceGroup(
@@ -93,7 +94,8 @@ struct LocalMesh: Service {
               client = OpenAI(base_url="\(base)/v1", api_key="unused")
               for chunk in client.chat.completions.create(model="\(model)", stream=True,
                       messages=[{"role": "user", "content": "Hello"}]):
-                  print(chunk.choices[0].delta.content or "", end="", flush=True) if chunk.choices else None
+                  if chunk.choices:
+                      print(chunk.choices[0].delta.content or "", end="", flush=True)
 
             Metrics: \(base)/metrics   Health: \(base)/health   Stop: Ctrl-C
             """

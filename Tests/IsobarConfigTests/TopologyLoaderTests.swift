@@ -182,6 +182,13 @@ struct TopologyLoaderTests {
         #expect(backend.metricsURL?.description == "http://127.0.0.1:8000/metrics")
     }
 
+    @Test func metricsAreScrapedFromTheEngineRootEvenWhenTheURLNamesV1() throws {
+        let yaml = Fixture.minimal.replacingOccurrences(of: "http://127.0.0.1:8000", with: "http://127.0.0.1:8000/v1")
+        let backend = try #require(try Fixture.load(yaml).backend("b1"))
+        #expect(backend.url.path("/v1/chat/completions") == "/v1/chat/completions")
+        #expect(backend.metricsURL?.description == "http://127.0.0.1:8000/metrics")
+    }
+
     @Test func partialRoutingSectionsKeepTheOtherDefaults() throws {
         let topology = try Fixture.load(Fixture.minimal + "routing: {retries: {attempts: 0}}\n")
         #expect(topology.routing.retries == RetrySettings(attempts: 0, backoffBaseMs: 250, backoffMaxMs: 8000))

@@ -39,8 +39,13 @@ final class EchoResponder: HTTPResponder {
 struct HTTPConnectionHandlerTests {
     static func channel(_ responder: EchoResponder, limit: Int = 100) throws -> EmbeddedChannel {
         let channel = EmbeddedChannel()
-        try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-        try channel.pipeline.syncOperations.addHandler(HTTPConnectionHandler(responder: responder, maxBodyBytes: limit))
+        let server = HTTPServer(
+            group: channel.eventLoop,
+            responder: responder,
+            maxBodyBytes: limit,
+            idleTimeout: .milliseconds(50)
+        )
+        try server.configure(channel)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         return channel
     }
@@ -127,5 +132,33 @@ struct HTTPConnectionHandlerTests {
         _ = try? channel.writeInbound(ByteBuffer(string: "NOT HTTP AT ALL\r\n\r\n"))
         #expect(try Self.output(channel).hasPrefix("HTTP/1.1 400"))
         #expect(!channel.isActive)
+    }
+
+    @Test("a client that sends expect: 100-continue is told to go ahead, then answered")
+    func expectContinue() throws {
+        let channel = try Self.channel(EchoResponder())
+        try channel.writeInbound(
+            ByteBuffer(string: "POST /up HTTP/1.1\r\nhost: x\r\ncontent-length: 4\r\nexpect: 100-continue\r\n\r\n")
+        )
+        #expect(try Self.output(channel).hasPrefix("HTTP/1.1 100 Continue"))
+        try channel.writeInbound(ByteBuffer(string: "body"))
+        let text = try Self.output(channel)
+        #expect(text.hasPrefix("HTTP/1.1 200 OK"))
+        #expect(text.hasSuffix("/up 4"))
+    }
+
+    @Test("an idle keep-alive connection is closed; one with a response in progress is not")
+    func idleConnections() throws {
+        let responder = EchoResponder(holding: ["/stream"])
+        let busy = try Self.channel(responder)
+        try busy.writeInbound(ByteBuffer(string: Self.request("/stream")))
+        let idle = try Self.channel(responder)
+        try idle.writeInbound(ByteBuffer(string: Self.request("/done")))
+        // IdleStateHandler measures idleness on the real clock, so let real time pass too.
+        usleep(100_000)
+        (busy.eventLoop as! EmbeddedEventLoop).advanceTime(by: .milliseconds(100))
+        (idle.eventLoop as! EmbeddedEventLoop).advanceTime(by: .milliseconds(100))
+        #expect(busy.isActive)
+        #expect(!idle.isActive)
     }
 }

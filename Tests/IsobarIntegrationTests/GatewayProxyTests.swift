@@ -372,3 +372,105 @@ struct GatewayProxyTests {
         }
     }
 }
+
+@Suite("Anthropic backends on loopback")
+struct AnthropicBackendTests {
+    static func topology(port: Int) throws -> Topology {
+        try Harness.topology(
+            Harness.yaml(
+                backends: """
+                      - {name: claude, region: local, engine: anthropic, url: "http://127.0.0.1:\(port)", api_key_env: TEST_KEY}
+                    """,
+                models: "  - {name: sonnet, deployments: [{backend: claude, model: claude-sonnet-4-5}]}",
+                routing: "routing: {retries: {attempts: 0}}"
+            )
+        )
+    }
+
+    @Test("an OpenAI request is sent as an Anthropic Messages call with the backend's key, and answered in OpenAI form")
+    func translatesBothWays() async throws {
+        let upstream = FaultUpstream { _, writer, _ in
+            Upstream.json(
+                writer,
+                #"{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"text","text":"Hi!"}],"stop_reason":"max_tokens","stop_sequence":null,"usage":{"input_tokens":12,"output_tokens":2}}"#
+            )
+        }
+        try await Harness.withUpstreams([upstream]) { ports in
+            try await Harness.withGateway(try Self.topology(port: ports[0])) { port in
+                let body =
+                    #"{"model":"sonnet","max_tokens":2,"messages":[{"role":"system","content":"Be brief"},{"role":"user","content":"Hello"}]}"#
+                let response = try await TestHTTPClient.send(
+                    port: port,
+                    path: "/v1/chat/completions",
+                    body: body,
+                    group: Harness.group
+                )
+                #expect(response.status == 200)
+                let json = try JSON(parsing: response.body)
+                #expect(json["object"] == "chat.completion")
+                #expect(json["model"] == "claude-sonnet-4-5")
+                #expect(json["choices"]?[0]?["message"]?["content"] == "Hi!")
+                #expect(json["choices"]?[0]?["finish_reason"] == "length")
+                #expect(json["usage"]?["total_tokens"] == 14)
+                let sent = try #require(upstream.received.first)
+                #expect(sent.path == "/v1/messages")
+                #expect(sent.headers.first(name: "x-api-key") == "sk-test")
+                #expect(sent.headers.first(name: "anthropic-version") == "2023-06-01")
+                #expect(sent.json?["system"] == "Be brief")
+                #expect(sent.json?["model"] == "claude-sonnet-4-5")
+            }
+        }
+    }
+
+    @Test("an Anthropic overload (529) reaches an OpenAI client as 503 in OpenAI's error shape")
+    func translatesErrors() async throws {
+        let upstream = FaultUpstream { _, writer, _ in
+            Upstream.json(
+                writer,
+                status: HTTPResponseStatus(statusCode: 529),
+                #"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#
+            )
+        }
+        try await Harness.withUpstreams([upstream]) { ports in
+            try await Harness.withGateway(try Self.topology(port: ports[0])) { port in
+                let response = try await TestHTTPClient.send(
+                    port: port,
+                    path: "/v1/chat/completions",
+                    body: chatBody(model: "sonnet"),
+                    group: Harness.group
+                )
+                #expect(response.status == 503)
+                let error = try #require(try JSON(parsing: response.body)["error"])
+                #expect(error["message"] == "Overloaded")
+                #expect(response.header("retry-after") != nil)
+            }
+        }
+    }
+
+    @Test("a TLS backend whose certificate cannot be verified is an unreachable backend, not a hang")
+    func tlsFailure() async throws {
+        // A plain-HTTP server addressed as https: the TLS handshake fails at once.
+        let plain = FaultUpstream { _, writer, _ in Upstream.json(writer, "{}") }
+        try await Harness.withUpstreams([plain]) { ports in
+            let topology = try Harness.topology(
+                Harness.yaml(
+                    backends:
+                        "  - {name: tls, region: local, engine: vllm, url: \"https://127.0.0.1:\(ports[0])\", models: [m]}",
+                    models: "  - {name: chat, deployments: [{backend: tls, model: m}]}",
+                    routing: "routing: {retries: {attempts: 0}}"
+                )
+            )
+            try await Harness.withGateway(topology) { port in
+                let response = try await TestHTTPClient.send(
+                    port: port,
+                    path: "/v1/chat/completions",
+                    body: chatBody(model: "chat"),
+                    group: Harness.group
+                )
+                #expect(response.status == 502)
+                let message = try JSON(parsing: response.body)["error"]?["message"]?.stringValue ?? ""
+                #expect(message.contains("TLS"), "\(message)")
+            }
+        }
+    }
+}
