@@ -68,6 +68,9 @@ final class Exchange {
         case .failure(let error):
             reply.error(GatewayError(.invalidRequest, error.message, param: error.param))
         case .success(let fields):
+            // From here on the exchange records the request's metrics itself.
+            var reply = reply
+            reply.onError = nil
             let exchange = Exchange(core: core, request: request, operation: operation, fields: fields, reply: reply)
             exchange.begin()
         }
@@ -245,7 +248,7 @@ final class Exchange {
         let now = MonotonicClock.now()
         let duration = now - arrivedAt
         core.metrics.requestFinished(
-            model: profile.model.rawValue,
+            model: core.metricLabel(for: profile.model),
             backend: backend?.rawValue ?? "none",
             status: status,
             ttft: firstTokenAt.map { $0 - arrivedAt },

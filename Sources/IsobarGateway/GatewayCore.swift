@@ -21,6 +21,7 @@ final class GatewayCore: Sendable {
     let pools: EventLoopPools
     /// The `GET /v1/models` body, built once.
     let modelsBody: [UInt8]
+    private let modelNames: Set<ModelName>
     private let routing: Mutex<RoutingState>
     private let requestCounter = Atomic<UInt64>(0)
     private let requestPrefix: String
@@ -53,6 +54,13 @@ final class GatewayCore: Sendable {
             ["id": .string(group.name.rawValue), "object": "model", "created": .int(created), "owned_by": "isobar"]
         }
         self.modelsBody = JSON.object(["object": "list", "data": .array(models)]).bytes
+        self.modelNames = Set(topology.models.map(\.name))
+    }
+
+    /// The `model` label of a request's metrics: the model's name if the topology has it, else
+    /// `unknown`, so clients cannot grow the metrics without bound by inventing names.
+    func metricLabel(for model: ModelName) -> String {
+        modelNames.contains(model) ? model.rawValue : "unknown"
     }
 
     /// Runs `body` with the router and the routing generator, under the routing lock.

@@ -19,10 +19,24 @@ struct GatewayResponder: HTTPResponder {
         let path = request.path
         let requestID = Self.requestID(from: request.head.headers) ?? core.mintRequestID()
         let dialect: WireAPI = path == "/v1/messages" ? .anthropic : .openai
-        let reply = Reply(writer: writer, requestID: requestID, dialect: dialect)
+        var reply = Reply(writer: writer, requestID: requestID, dialect: dialect)
         guard let (route, methods) = Self.route(path) else {
             reply.error(GatewayError(.notFound, "No route for \(request.head.method.rawValue) \(path)"))
             return
+        }
+        if case .generate = route {
+            // API requests refused before routing still count in isobar_requests_total.
+            reply.onError = { [core] status in
+                core.metrics.requestFinished(
+                    model: "unknown",
+                    backend: "none",
+                    status: status,
+                    ttft: nil,
+                    duration: MonotonicClock.now() - request.receivedAt,
+                    overhead: MonotonicClock.now() - request.receivedAt,
+                    usage: nil
+                )
+            }
         }
         guard methods.contains(request.head.method) else {
             var headers = HTTPHeaders()
@@ -132,8 +146,12 @@ struct Reply {
         writer.respond(status: status, headers: headers, bytes: bytes)
     }
 
+    /// Called with the status of an error answered through `error(_:headers:)`.
+    var onError: ((Int) -> Void)?
+
     /// Answers with `error` in the client's dialect.
     func error(_ error: GatewayError, headers extra: HTTPHeaders = [:]) {
+        onError?(error.status)
         let body = error.body
         json(
             status: HTTPResponseStatus(statusCode: error.status),

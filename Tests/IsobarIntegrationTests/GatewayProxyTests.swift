@@ -120,6 +120,13 @@ struct GatewayProxyTests {
                 let route = try await TestHTTPClient.send(port: port, method: .GET, path: "/v2/nothing", group: g)
                 #expect(route.status == 404)
                 #expect(upstream.received.isEmpty)
+
+                // Refused API requests are counted, and invented model names never become label values.
+                let metrics = try await TestHTTPClient.send(port: port, method: .GET, path: "/metrics", group: g).text
+                #expect(metrics.contains(#"isobar_requests_total{model="unknown",backend="none",status="400"} 2"#))
+                #expect(metrics.contains(#"isobar_requests_total{model="unknown",backend="none",status="404"} 1"#))
+                #expect(metrics.contains(#"isobar_requests_total{model="unknown",backend="none",status="405"} 1"#))
+                #expect(!metrics.contains("gpt-7"))
             }
         }
     }
