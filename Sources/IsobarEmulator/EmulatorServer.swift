@@ -30,29 +30,12 @@ public final class EmulatorServer: Service, Sendable {
 
     public func run() async throws {
         let server = HTTPServer(group: group, responder: EmulatorResponder(engine: engine), maxBodyBytes: 64 << 20)
-        let channel: any Channel
-        do {
-            channel = try await server.bind(host: listen.host, port: listen.port)
-        } catch {
-            let failure = GatewayError(
-                .internal,
-                "emulated engine \(configuration.name) cannot listen on \(listen): \(HTTPServer.describe(error))"
-            )
-            listening.fail(failure)
-            throw failure
-        }
-        listening.succeed(channel.localAddress!)
-        logger.info(
-            "emulated engine listening",
-            metadata: [
-                "isobar.backend": "\(configuration.name)", "isobar.profile": "\(configuration.profile.name)",
-                "isobar.address": "\(channel.localAddress!)",
-            ]
+        try await server.serve(
+            at: listen,
+            what: "emulated engine \(configuration.name)",
+            listening: listening,
+            logger: logger,
+            metadata: ["isobar.profile": "\(configuration.profile.name)"]
         )
-        try await withTaskCancellationOrGracefulShutdownHandler {
-            try await channel.closeFuture.get()
-        } onCancelOrGracefulShutdown: {
-            channel.close(promise: nil)
-        }
     }
 }

@@ -35,27 +35,13 @@ public final class GatewayNode: Service, Sendable {
             responder: GatewayResponder(core: core),
             maxBodyBytes: topology.limits.maxRequestBodyBytes
         )
-        let channel: any Channel
-        do {
-            channel = try await server.bind(host: node.listen.host, port: node.listen.port)
-        } catch {
-            let failure = GatewayError(
-                .internal,
-                "node \(node.name) cannot listen on \(node.listen): \(HTTPServer.describe(error))"
-            )
-            listening.fail(failure)
-            throw failure
-        }
-        listening.succeed(channel.localAddress!)
-        core.logger.info(
-            "node listening",
-            metadata: ["isobar.region": "\(node.region)", "isobar.address": "\(channel.localAddress!)"]
+        try await server.serve(
+            at: node.listen,
+            what: "node \(node.name)",
+            listening: listening,
+            logger: core.logger,
+            metadata: ["isobar.region": "\(node.region)"]
         )
-        try await withTaskCancellationOrGracefulShutdownHandler {
-            try await channel.closeFuture.get()
-        } onCancelOrGracefulShutdown: {
-            channel.close(promise: nil)
-        }
         core.pools.closeAll()
     }
 }

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import ServiceLifecycle
 
 #if canImport(Glibc)
 import Glibc
@@ -77,6 +78,34 @@ public struct HTTPServer: Sendable {
 }
 
 extension HTTPServer {
+    /// Binds to `address`, fulfils `listening` with the bound address, and serves until the task is
+    /// cancelled or graceful shutdown begins. A bind that fails fails `listening` too, with an error that
+    /// names `what` and says why in words.
+    public func serve(
+        at address: HostPort,
+        what: String,
+        listening: EventLoopPromise<SocketAddress>,
+        logger: Logger,
+        metadata: Logger.Metadata = [:]
+    ) async throws {
+        let channel: any Channel
+        do {
+            channel = try await bind(host: address.host, port: address.port)
+        } catch {
+            let failure = GatewayError(.internal, "\(what) cannot listen on \(address): \(Self.describe(error))")
+            listening.fail(failure)
+            throw failure
+        }
+        let bound = channel.localAddress!
+        listening.succeed(bound)
+        logger.info("\(what) listening", metadata: metadata.merging(["isobar.address": "\(bound)"]) { a, _ in a })
+        try await withTaskCancellationOrGracefulShutdownHandler {
+            try await channel.closeFuture.get()
+        } onCancelOrGracefulShutdown: {
+            channel.close(promise: nil)
+        }
+    }
+
     /// A short reason for a failed bind, for people: "address already in use" rather than errno 98.
     public static func describe(_ error: any Error) -> String {
         guard let io = error as? IOError else { return "\(error)" }

@@ -3,6 +3,8 @@ import Foundation
 import IsobarConfig
 import IsobarModel
 import Logging
+import NIOPosix
+import ServiceLifecycle
 
 @main
 struct Isobar: AsyncParsableCommand {
@@ -37,6 +39,24 @@ func loadTopology(_ path: String) throws -> Topology {
         FileHandle.standardError.write(Data((error.description + "\n").utf8))
         throw ExitCode(1)
     }
+}
+
+/// Runs `service` until SIGTERM or SIGINT, calls `announce` once it is up, then stops the event loops.
+func runUntilSignalled(
+    _ service: some Service,
+    group: MultiThreadedEventLoopGroup,
+    logger: Logger,
+    announce: @escaping @Sendable () async throws -> Void
+) async throws {
+    let services = ServiceGroup(
+        configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+    )
+    try await withThrowingTaskGroup { tasks in
+        tasks.addTask { try await services.run() }
+        try await announce()
+        try await tasks.waitForAll()
+    }
+    try await group.shutdownGracefully()
 }
 
 /// Prints a line to stdout at once (tests and scripts read it while the process runs).

@@ -24,11 +24,7 @@ struct Up: AsyncParsableCommand {
         let logger = try logging.makeLogger(label: "isobar", defaultLevel: .notice)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let local = LocalMesh(topology: topology, group: group, logger: logger, source: file)
-        let services = ServiceGroup(
-            configuration: .init(services: [local], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        )
-        try await services.run()
-        try await group.shutdownGracefully()
+        try await runUntilSignalled(local, group: group, logger: logger) {}
     }
 }
 
@@ -124,16 +120,10 @@ struct Serve: AsyncParsableCommand {
         let logger = try logging.makeLogger(label: "isobar")
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let gateway = try GatewayNode(topology: topology, node: NodeID(node), group: group, logger: logger)
-        let services = ServiceGroup(
-            configuration: .init(services: [gateway], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        )
-        try await withThrowingTaskGroup { tasks in
-            tasks.addTask { try await services.run() }
+        try await runUntilSignalled(gateway, group: group, logger: logger) { [node] in
             let port = try await gateway.localAddress.port ?? 0
             say("isobar: node \(node) listening on http://\(HostPort(host: gateway.node.listen.host, port: port))/v1")
-            try await tasks.waitForAll()
         }
-        try await group.shutdownGracefully()
     }
 }
 
@@ -212,17 +202,11 @@ struct Emulate: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let address = try HostPort.parse(listen).get()
         let emulator = EmulatorServer(configuration: configuration, listen: address, group: group, logger: logger)
-        let services = ServiceGroup(
-            configuration: .init(services: [emulator], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        )
-        try await withThrowingTaskGroup { tasks in
-            tasks.addTask { try await services.run() }
+        try await runUntilSignalled(emulator, group: group, logger: logger) { [name, profile] in
             let port = try await emulator.localAddress.port ?? address.port
             say(
                 "isobar: emulated engine \(name) (\(profile.name)) listening on http://\(HostPort(host: address.host, port: port))"
             )
-            try await tasks.waitForAll()
         }
-        try await group.shutdownGracefully()
     }
 }
