@@ -102,6 +102,7 @@ let package = Package(
             dependencies: [
                 "IsobarGateway", "IsobarEmulator", "IsobarConfig", "IsobarWire",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -17,7 +17,11 @@ extension TopologyValidator {
         }
         let capacity = checkCapacity(backend.capacity)
         let price = checkPrice(backend.price)
-        guard let engine else { return nil }
+        guard let engine else {
+            // Still check what can be checked without knowing the engine.
+            if let text = backend.url { _ = parsedURL(text) }
+            return nil
+        }
         let url = upstreamURL(backend, engine: engine)
         let metricsURL = metricsURL(backend, engine: engine, url: url)
         let apiKey = apiKey(backend, engine: engine)

@@ -46,13 +46,14 @@ final class EmulatedEngine: Sendable {
         return id
     }
 
-    /// A request ended (finished or cancelled): frees its slot and starts the next waiting request.
-    func release(_ id: UInt64, promptTokens: Int, generatedTokens: Int) {
+    /// A request ended, `completed` or cancelled: frees its slot and starts the next waiting request.
+    /// Only requests that ran count in the token counters, and only completed ones as successes.
+    func release(_ id: UInt64, promptTokens: Int, generatedTokens: Int, completed: Bool) {
         let next = state.withLock { state -> Job? in
-            state.promptTokens += promptTokens
-            state.generationTokens += generatedTokens
             if state.running.removeValue(forKey: id) != nil {
-                state.requestsFinished += 1
+                state.promptTokens += promptTokens
+                state.generationTokens += generatedTokens
+                if completed { state.requestsFinished += 1 }
             } else if let index = state.waiting.firstIndex(where: { $0.id == id }) {
                 state.waiting.remove(at: index)
                 return nil

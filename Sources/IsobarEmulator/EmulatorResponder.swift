@@ -130,11 +130,7 @@ struct EmulatorResponder: HTTPResponder {
             "object": "list", "data": .array(data), "model": .string(model),
             "usage": ["prompt_tokens": .int(tokens), "total_tokens": .int(tokens)],
         ]
-        engine.release(
-            engine.submit(kvTokens: 0) {},
-            promptTokens: tokens,
-            generatedTokens: 0
-        )
+        engine.release(engine.submit(kvTokens: 0) {}, promptTokens: tokens, generatedTokens: 0, completed: true)
         writer.respond(status: .ok, headers: Self.jsonHeaders, bytes: body.bytes)
     }
 
@@ -233,7 +229,7 @@ final class Generation {
             hitLimit: hitLimit
         )
         writer.respond(status: .ok, headers: EmulatorResponder.jsonHeaders, bytes: body.bytes)
-        finish()
+        finish(completed: true)
     }
 
     private func streamTokens() {
@@ -279,7 +275,7 @@ final class Generation {
             )
             writer.writeBody(writer.allocator.buffer(bytes: out))
             writer.end()
-            finish()
+            finish(completed: true)
         } else {
             writer.writeBody(writer.allocator.buffer(bytes: out))
             after(1000 / (profile.tokensPerSecond ?? 1)) { self.streamTokens() }
@@ -294,16 +290,17 @@ final class Generation {
         }
     }
 
-    private func finish() {
+    private func finish(completed: Bool) {
         guard !done else { return }
         done = true
+        let generated = stream ? emitted : (completed ? outputTokens : 0)
         if let jobID {
-            engine.release(jobID, promptTokens: promptTokens, generatedTokens: max(emitted, stream ? 0 : outputTokens))
+            engine.release(jobID, promptTokens: promptTokens, generatedTokens: generated, completed: completed)
         }
     }
 
     private func cancel() {
         timer?.cancel()
-        finish()
+        finish(completed: false)
     }
 }

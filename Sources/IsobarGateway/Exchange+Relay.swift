@@ -24,9 +24,9 @@ extension Exchange: UpstreamResponseDelegate {
                     requestID: reply.requestID,
                     created: created
                 )
-                resetIdleTimer(attempt)
             } else {
                 attempt.mode = .whole
+                armIdleTimer(attempt)
             }
         } else {
             attempt.mode = .error(status: status, retryAfter: Self.retryAfter(head.headers))
@@ -34,7 +34,9 @@ extension Exchange: UpstreamResponseDelegate {
     }
 
     func upstreamBody(_ buffer: ByteBuffer) {
-        guard let attempt, let mode = attempt.mode else { return }
+        // Once the client's response is over (a stream finished or aborted), later bytes are not relayed.
+        guard let attempt, let mode = attempt.mode, !finished else { return }
+        attempt.lastActivity = MonotonicClock.now()
         switch mode {
         case .streaming:
             relay(buffer, attempt)
@@ -53,6 +55,7 @@ extension Exchange: UpstreamResponseDelegate {
 
     func upstreamEnd() {
         guard let attempt else { return }
+        attempt.lingerTimer?.cancel()
         if let connection = attempt.connection {
             attempt.connection = nil
             pool.release(connection)
@@ -105,6 +108,11 @@ extension Exchange: UpstreamResponseDelegate {
     // MARK: - Whole responses
 
     private func deliverWhole(_ attempt: Attempt) {
+        if profile.stream {
+            // The client waits for an event stream; a JSON answer would look to it like an empty stream.
+            attemptFailed(attempt, .malformed("backend answered a streaming request without an event stream"))
+            return
+        }
         let upstream = attempt.collected ?? reply.writer.allocator.buffer(capacity: 0)
         guard
             let (body, usage) = UpstreamRequest.clientBody(
@@ -134,7 +142,6 @@ extension Exchange: UpstreamResponseDelegate {
     /// Relays the events of one upstream body part. Before commit, client bytes are held back; the first
     /// content event commits the response and flushes them.
     private func relay(_ buffer: ByteBuffer, _ attempt: Attempt) {
-        resetIdleTimer(attempt)
         var out: [UInt8] = []
         var failure: String?
         var finishedStream = false
@@ -171,6 +178,7 @@ extension Exchange: UpstreamResponseDelegate {
             guard commit else { return }
             attempt.committed = true
             attempt.firstTokenTimer?.cancel()
+            armIdleTimer(attempt)
             firstTokenAt = MonotonicClock.now()
             core.withRouter { router, _ in router.firstToken(attempt.plan.attempt, now: self.firstTokenAt!) }
             var headers = reply.baseHeaders
@@ -218,9 +226,15 @@ extension Exchange: UpstreamResponseDelegate {
 
     private func completeStream(_ attempt: Attempt) {
         // The connection stays with the exchange until the upstream response ends, then goes back to the
-        // pool (`upstreamEnd`).
-        attempt.firstTokenTimer?.cancel()
-        attempt.idleTimer?.cancel()
+        // pool (`upstreamEnd`); if that end does not come soon, the connection is closed instead.
+        attempt.cancelTimers()
+        if attempt.connection != nil {
+            attempt.lingerTimer = eventLoop.assumeIsolated().scheduleTask(in: .seconds(2)) {
+                guard let connection = attempt.connection else { return }
+                attempt.connection = nil
+                self.pool.discard(connection)
+            }
+        }
         if let sentAt = attempt.sentAt { upstreamTime += MonotonicClock.now() - sentAt }
         attempt.sentAt = nil
         let now = MonotonicClock.now()
@@ -247,10 +261,23 @@ extension Exchange: UpstreamResponseDelegate {
         finish(status: 200, backend: attempt.backend.name, usage: attempt.usage)
     }
 
-    private func resetIdleTimer(_ attempt: Attempt) {
+    /// Arms the idle timer: it fires `idle_ms` after the last body part, re-arming itself for the rest of
+    /// the interval when parts keep arriving.
+    private func armIdleTimer(_ attempt: Attempt) {
+        let idle = Duration.milliseconds(core.topology.routing.timeouts.idleMs)
+        attempt.lastActivity = MonotonicClock.now()
+        func schedule(in delay: Duration) {
+            attempt.idleTimer = eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(delay.nanoseconds)) {
+                let quiet = MonotonicClock.now() - attempt.lastActivity
+                if quiet >= idle {
+                    self.attemptTimedOut(attempt, .idle)
+                } else {
+                    schedule(in: idle - quiet)
+                }
+            }
+        }
         attempt.idleTimer?.cancel()
-        let idle = TimeAmount.nanoseconds(Int64(core.topology.routing.timeouts.idleMs * 1e6))
-        attempt.idleTimer = eventLoop.assumeIsolated().scheduleTask(in: idle) { self.attemptTimedOut(attempt, .idle) }
+        schedule(in: idle)
     }
 
     /// `retry-after-ms` or `retry-after` (seconds or an HTTP date, which is ignored), capped at 60 s.

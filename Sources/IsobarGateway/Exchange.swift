@@ -49,7 +49,7 @@ final class Exchange {
         self.arrivedAt = request.receivedAt
         self.created = Int(time(nil))
         self.profile = RequestProfile(
-            id: RequestID(reply.requestID),
+            id: reply.routingID,
             model: ModelName(fields.model),
             operation: operation,
             stream: fields.stream && operation.generates,
@@ -77,6 +77,7 @@ final class Exchange {
     }
 
     private func begin() {
+        core.openExchanges.add(1, ordering: .relaxed)
         // The writer keeps the exchange alive until the response ends.
         reply.writer.onClientClose = { self.clientGone() }
         let deadline = TimeAmount.nanoseconds(Int64(core.topology.routing.timeouts.totalMs * 1e6))
@@ -164,13 +165,16 @@ final class Exchange {
                 attempt.reusedConnection = connection.reused
                 attempt.sentAt = MonotonicClock.now()
                 connection.delegate = self
-                connection.send(head: upstream.head, body: upstream.body)
+                // Armed before sending: a send that fails at once may already have moved on (a resend on a
+                // fresh connection arms its own timer).
                 if self.profile.stream {
                     let firstToken = TimeAmount.nanoseconds(Int64(timeouts.firstTokenMs * 1e6))
+                    attempt.firstTokenTimer?.cancel()
                     attempt.firstTokenTimer = self.eventLoop.assumeIsolated().scheduleTask(in: firstToken) {
                         self.attemptTimedOut(attempt, .firstToken)
                     }
                 }
+                connection.send(head: upstream.head, body: upstream.body)
             case .failure(let error):
                 self.attemptFailed(attempt, UpstreamFailure(connectError: error))
             }
@@ -211,8 +215,7 @@ final class Exchange {
 
     /// Stops an attempt's timers and lets go of its connection (back to the pool only after a clean end).
     func end(_ attempt: Attempt, discardConnection: Bool) {
-        attempt.firstTokenTimer?.cancel()
-        attempt.idleTimer?.cancel()
+        attempt.cancelTimers()
         if let connection = attempt.connection, discardConnection {
             pool.discard(connection)
             attempt.connection = nil
@@ -243,6 +246,7 @@ final class Exchange {
     func finish(status: Int, backend: BackendID?, usage: Usage?) {
         guard !finished else { return }
         finished = true
+        core.openExchanges.subtract(1, ordering: .relaxed)
         totalTimer?.cancel()
         pendingRetry?.task.cancel()
         let now = MonotonicClock.now()
@@ -314,7 +318,13 @@ final class Attempt {
     var connection: UpstreamConnection?
     var sentAt: Instant?
     var firstTokenTimer: Scheduled<Void>?
+    /// Fires when a committed stream or a whole body stalls for `idle_ms` (see `lastActivity`).
     var idleTimer: Scheduled<Void>?
+    /// When the last body part arrived; the idle timer re-arms itself from it instead of being
+    /// rescheduled for every chunk.
+    var lastActivity = Instant.zero
+    /// Closes a connection whose stream ended but whose HTTP response never did.
+    var lingerTimer: Scheduled<Void>?
     /// What the response turned out to be, once its head arrived.
     var mode: Mode?
     /// Bytes of a response that is answered whole (success or error).
@@ -341,6 +351,13 @@ final class Attempt {
         self.plan = plan
         self.backend = backend
         self.upstream = upstream
+    }
+
+    func cancelTimers() {
+        firstTokenTimer?.cancel()
+        idleTimer?.cancel()
+        firstTokenTimer = nil
+        idleTimer = nil
     }
 }
 

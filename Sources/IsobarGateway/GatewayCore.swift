@@ -24,6 +24,8 @@ final class GatewayCore: Sendable {
     private let modelNames: Set<ModelName>
     private let routing: Mutex<RoutingState>
     private let requestCounter = Atomic<UInt64>(0)
+    /// Client requests whose response has not ended yet.
+    let openExchanges = Atomic<Int>(0)
     private let requestPrefix: String
 
     struct RoutingState: ~Copyable {
@@ -74,10 +76,24 @@ final class GatewayCore: Sendable {
         return "req-\(requestPrefix)-\(String(n, radix: 16))"
     }
 
+    /// Waits until every open exchange has ended or `timeout` has passed (or the task is cancelled).
+    /// Returns the number still open.
+    func drain(timeout: Duration) async -> Int {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while openExchanges.load(ordering: .relaxed) > 0, clock.now < deadline {
+            do { try await Task.sleep(for: .milliseconds(20)) } catch { break }
+        }
+        return openExchanges.load(ordering: .relaxed)
+    }
+
     /// True if some model has a deployment on a backend the node last reached.
     var isReady: Bool {
         withRouter { router, _ in
-            topology.models.contains { group in group.deployments.contains { router.isUsable($0.backend) } }
+            let now = MonotonicClock.now()
+            return topology.models.contains { group in
+                group.deployments.contains { router.isUsable($0.backend, now: now) }
+            }
         }
     }
 }

@@ -11,9 +11,17 @@ public final class GatewayNode: Service, Sendable {
     let core: GatewayCore
     private let group: any EventLoopGroup
     private let listening: EventLoopPromise<SocketAddress>
+    /// How long graceful shutdown waits for requests in flight after the node stops accepting.
+    public let drainTimeout: Duration
 
     /// A node of `topology`. Throws if `name` is not a node of it.
-    public init(topology: Topology, node name: NodeID, group: any EventLoopGroup, logger: Logger) throws {
+    public init(
+        topology: Topology,
+        node name: NodeID,
+        group: any EventLoopGroup,
+        logger: Logger,
+        drainTimeout: Duration = .seconds(10)
+    ) throws {
         guard let node = topology.node(name) else {
             throw GatewayError(.internal, "node '\(name)' is not in the topology")
         }
@@ -22,6 +30,7 @@ public final class GatewayNode: Service, Sendable {
         self.group = group
         self.core = try GatewayCore(topology: topology, node: node, group: group, logger: logger)
         self.listening = group.next().makePromise()
+        self.drainTimeout = drainTimeout
     }
 
     /// The address the node listens on, once bound (useful with port 0).
@@ -42,6 +51,12 @@ public final class GatewayNode: Service, Sendable {
             logger: core.logger,
             metadata: ["isobar.region": "\(node.region)"]
         )
+        // Stopped accepting: let the requests in flight finish (streams included) before the event loops
+        // go away.
+        let unfinished = await core.drain(timeout: drainTimeout)
+        if unfinished > 0 {
+            core.logger.warning("drain timeout: requests cut", metadata: ["isobar.requests": "\(unfinished)"])
+        }
         core.pools.closeAll()
     }
 }

@@ -17,9 +17,11 @@ struct GatewayResponder: HTTPResponder {
 
     func respond(to request: HTTPRequest, with writer: HTTPResponseWriter) {
         let path = request.path
-        let requestID = Self.requestID(from: request.head.headers) ?? core.mintRequestID()
+        // Routing keys every request by an id of its own: a client may send one x-request-id many times.
+        let routingID = core.mintRequestID()
+        let requestID = Self.requestID(from: request.head.headers) ?? routingID
         let dialect: WireAPI = path == "/v1/messages" ? .anthropic : .openai
-        var reply = Reply(writer: writer, requestID: requestID, dialect: dialect)
+        var reply = Reply(writer: writer, requestID: requestID, routingID: RequestID(routingID), dialect: dialect)
         guard let (route, methods) = Self.route(path) else {
             reply.error(GatewayError(.notFound, "No route for \(request.head.method.rawValue) \(path)"))
             return
@@ -130,7 +132,10 @@ struct GatewayResponder: HTTPResponder {
 /// Answers one client request: success bodies and errors in the client's dialect, with `x-request-id`.
 struct Reply {
     let writer: HTTPResponseWriter
+    /// The `x-request-id` answered: the client's, or `routingID`.
     let requestID: String
+    /// The node's own id of the request, unique among its requests.
+    let routingID: RequestID
     let dialect: WireAPI
 
     var baseHeaders: HTTPHeaders {

@@ -132,8 +132,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    /// Bytes of an over-limit body discarded before the connection is closed instead.
-    static let maxDiscardBytes = 256 * 1024 * 1024
+    /// Bytes of an over-limit body read and dropped (so the client can read its 413) before the
+    /// connection is closed instead.
+    static let maxDiscardBytes = 32 * 1024 * 1024
 
     private let responder: any HTTPResponder
     private let maxBodyBytes: Int
@@ -200,25 +201,32 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private func rejectTooLarge(context: ChannelHandlerContext) {
         guard let head else { return }
         tooLarge = true
+        // A client that asked to continue sends no body after a refusal; the connection cannot be reused.
+        let expectsContinue = head.headers[canonicalForm: "expect"].contains { $0.lowercased() == "100-continue" }
         let request = HTTPRequest(
             head: head,
             body: context.channel.allocator.buffer(capacity: 0),
             receivedAt: MonotonicClock.now(),
             bodyTooLarge: true
         )
-        dispatch(request, context: context)
+        dispatch(request, context: context, keepAlive: !expectsContinue)
     }
 
-    private func dispatch(_ request: HTTPRequest, context: ChannelHandlerContext) {
-        let writer = HTTPResponseWriter(context: context, keepAlive: request.head.isKeepAlive)
+    private func dispatch(_ request: HTTPRequest, context: ChannelHandlerContext, keepAlive: Bool = true) {
+        let writer = HTTPResponseWriter(
+            context: context,
+            version: request.head.version,
+            keepAlive: keepAlive && request.head.isKeepAlive
+        )
         writer.onEnd = { [weak self] in self?.writer = nil }
         self.writer = writer
         responder.respond(to: request, with: writer)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        // Idle keep-alive connections are closed; a request in progress (a long stream) is not idle.
-        if event is IdleStateHandler.IdleStateEvent, head == nil, writer == nil {
+        // Idle keep-alive connections are closed, and so are clients that stall mid-request; a response in
+        // progress (a long stream) is not idle.
+        if event is IdleStateHandler.IdleStateEvent, writer == nil {
             context.close(promise: nil)
         } else {
             context.fireUserInboundEventTriggered(event)
@@ -239,6 +247,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 /// Writes one response on a server connection. Event-loop bound: use it only on `eventLoop`.
 public final class HTTPResponseWriter {
     private let context: ChannelHandlerContext
+    private let version: HTTPVersion
     private let keepAlive: Bool
     private var state: State = .idle
     /// Called once if the client's connection closes before the response ended.
@@ -247,8 +256,9 @@ public final class HTTPResponseWriter {
 
     private enum State { case idle, streaming, ended }
 
-    init(context: ChannelHandlerContext, keepAlive: Bool) {
+    init(context: ChannelHandlerContext, version: HTTPVersion, keepAlive: Bool) {
         self.context = context
+        self.version = version
         self.keepAlive = keepAlive
     }
 
@@ -265,7 +275,8 @@ public final class HTTPResponseWriter {
         state = .streaming
         var headers = headers
         if !keepAlive { headers.replaceOrAdd(name: "connection", value: "close") }
-        let head = HTTPResponseHead(version: .http1_1, status: status, headers: headers)
+        // Answered in the request's version: an HTTP/1.0 client gets a close-delimited body, not chunks.
+        let head = HTTPResponseHead(version: version, status: status, headers: headers)
         context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
     }
 

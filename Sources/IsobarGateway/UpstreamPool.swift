@@ -103,14 +103,15 @@ final class UpstreamPool {
     private var idle: [UpstreamKey: [UpstreamConnection]] = [:]
     /// Idle connections kept per backend; more are closed when released.
     let maxIdlePerKey: Int
-    /// An idle connection is closed after this long unused.
+    /// An idle connection is closed after this long unused: shorter than the 5 s keep-alive of uvicorn
+    /// (vLLM, SGLang), so the pool rarely picks a connection the server is closing.
     let idleTimeout: TimeAmount
 
     init(
         eventLoop: any EventLoop,
         tlsContext: NIOSSLContext?,
         maxIdlePerKey: Int = 256,
-        idleTimeout: TimeAmount = .seconds(60)
+        idleTimeout: TimeAmount = .seconds(4)
     ) {
         self.eventLoop = eventLoop
         self.tlsContext = tlsContext

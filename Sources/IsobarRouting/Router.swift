@@ -6,17 +6,21 @@ public struct RoutingConfiguration: Sendable, Equatable {
     public var retries: RetrySettings
     public var timeouts: TimeoutSettings
     public var catchAll: CatchAll
+    /// How long a backend that could not be reached is passed over while others can serve.
+    public var unreachableCooldown: Duration
 
     public init(
         policy: PolicyKind = .leastRequest,
         retries: RetrySettings = RetrySettings(),
         timeouts: TimeoutSettings = TimeoutSettings(),
-        catchAll: CatchAll = CatchAll()
+        catchAll: CatchAll = CatchAll(),
+        unreachableCooldown: Duration = .seconds(30)
     ) {
         self.policy = policy
         self.retries = retries
         self.timeouts = timeouts
         self.catchAll = catchAll
+        self.unreachableCooldown = unreachableCooldown
     }
 
     public init(topology: Topology) {
@@ -24,7 +28,8 @@ public struct RoutingConfiguration: Sendable, Equatable {
             policy: topology.routing.policy,
             retries: topology.routing.retries,
             timeouts: topology.routing.timeouts,
-            catchAll: topology.catchAll
+            catchAll: topology.catchAll,
+            unreachableCooldown: .milliseconds(topology.routing.circuitBreaker.cooldownSeconds * 1000)
         )
     }
 }
@@ -97,9 +102,11 @@ public struct Router: Sendable {
         guard !candidates.isEmpty else {
             return .reject(.unsupportedOperation(request.model, request.operation), retryAfter: nil)
         }
+        precondition(requests[request.id] == nil, "request id \(request.id) is already in flight; ids must be unique")
         let deadline = now + .milliseconds(configuration.timeouts.totalMs)
         requests[request.id] = RequestState(profile: request, deadline: deadline)
-        return .send(plan(request.id, group: group, among: candidates, reason: "initial", rng: &rng))
+        let reachable = preferReachable(candidates, now: now)
+        return .send(plan(request.id, group: group, among: reachable, reason: "initial", rng: &rng))
     }
 
     /// The first token of an attempt arrived (the shell committed to it).
@@ -120,8 +127,9 @@ public struct Router: Sendable {
         requests[state.request] = nil
     }
 
-    /// An attempt failed: retry the same deployment with backoff while retries remain, then fail over to
-    /// the next untried deployment, then give up.
+    /// An attempt failed: retry the same deployment with backoff while retries remain, fail over to the
+    /// next untried deployment, or give up. When another deployment can take the request, a backend that
+    /// is unreachable, silent, or asked for a long pause is not waited for: the request fails over at once.
     public mutating func failed(
         _ attempt: AttemptID,
         _ failure: UpstreamFailure,
@@ -132,10 +140,7 @@ public struct Router: Sendable {
             preconditionFailure("failed(\(attempt)) reported for an attempt the router does not know")
         }
         release(state.deployment.backend)
-        switch failure {
-        case .connect, .reset, .timeout: health[state.deployment.backend, default: PassiveHealth()].lastFailure = now
-        case .status, .malformed: break
-        }
+        if failure.meansUnreachable { health[state.deployment.backend, default: PassiveHealth()].lastFailure = now }
         guard var request = requests[state.request], let group = models[request.profile.model] else {
             preconditionFailure("attempt \(attempt) belongs to an unknown request \(state.request)")
         }
@@ -143,8 +148,13 @@ public struct Router: Sendable {
             .upstream(failure, backend: state.deployment.backend, retriesSpent: request.attemptsMade > 1),
             retryAfter: failure.retryAfter
         )
+        let alternatives =
+            failure.allowsFailover && now < request.deadline
+            ? deployments(of: group, for: request.profile.operation).filter { !request.tried.contains($0) } : []
         // 1. The same deployment, after a backoff, while retries remain and the budget allows.
-        if failure.isRetryable, request.sameDeploymentRetries < configuration.retries.attempts {
+        if failure.isRetryable, !(failure.prefersFailover && !alternatives.isEmpty),
+            request.sameDeploymentRetries < configuration.retries.attempts
+        {
             let backoff = max(backoff(retry: request.sameDeploymentRetries, rng: &rng), failure.retryAfter ?? .zero)
             if backoff <= .seconds(60), now + backoff < request.deadline {
                 request.sameDeploymentRetries += 1
@@ -160,14 +170,11 @@ public struct Router: Sendable {
             }
         }
         // 2. Another deployment of the same model, at once.
-        guard failure.allowsFailover else { return end(state.request, giveUp) }
-        let untried = deployments(of: group, for: request.profile.operation).filter { !request.tried.contains($0) }
-        if !untried.isEmpty, now < request.deadline {
-            request.sameDeploymentRetries = 0
-            requests[state.request] = request
-            return .send(plan(state.request, group: group, among: untried, reason: failure.label, rng: &rng))
-        }
-        return end(state.request, giveUp)
+        guard !alternatives.isEmpty else { return end(state.request, giveUp) }
+        request.sameDeploymentRetries = 0
+        requests[state.request] = request
+        let reachable = preferReachable(alternatives, now: now)
+        return .send(plan(state.request, group: group, among: reachable, reason: failure.label, rng: &rng))
     }
 
     // MARK: - Queries
@@ -178,11 +185,11 @@ public struct Router: Sendable {
     /// Requests the router is tracking (in flight or waiting for a retry).
     public var activeRequests: Int { requests.count }
 
-    /// False if the last call to `backend` could not reach it (connect failure, reset or timeout) and no
-    /// call succeeded since.
-    public func isUsable(_ backend: BackendID) -> Bool {
+    /// False while `backend` is passed over: its last call could not reach it (connect failure, reset or
+    /// timeout), no call succeeded since, and the cooldown since that failure has not run out.
+    public func isUsable(_ backend: BackendID, now: Instant) -> Bool {
         guard let entry = health[backend], let failure = entry.lastFailure else { return true }
-        return (entry.lastSuccess ?? .zero) > failure
+        return (entry.lastSuccess ?? .zero) > failure || now - failure >= configuration.unreachableCooldown
     }
 
     /// The model groups clients can ask for, sorted by name.
@@ -198,6 +205,12 @@ public struct Router: Sendable {
             case .completions, .embeddings: return backend.api == .openai
             }
         }
+    }
+
+    /// The candidates that are usable now, or all of them when none is (one of them may have recovered).
+    private func preferReachable(_ candidates: [Deployment], now: Instant) -> [Deployment] {
+        let usable = candidates.filter { isUsable($0.backend, now: now) }
+        return usable.isEmpty ? candidates : usable
     }
 
     private mutating func plan(

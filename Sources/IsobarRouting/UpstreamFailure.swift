@@ -50,6 +50,25 @@ public enum UpstreamFailure: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// Whether waiting for this deployment is pointless when another one can serve: it cannot be reached,
+    /// it stayed silent, or it asked for a pause longer than a second. The router then fails over first
+    /// and keeps same-deployment retries for the last deployment standing.
+    public var prefersFailover: Bool {
+        switch self {
+        case .connect, .timeout: true
+        case .status(_, let retryAfter?, _): retryAfter > .seconds(1)
+        case .status, .reset, .malformed: false
+        }
+    }
+
+    /// The failure says the backend could not be reached at all (as opposed to an answer it gave).
+    public var meansUnreachable: Bool {
+        switch self {
+        case .connect, .reset, .timeout: true
+        case .status, .malformed: false
+        }
+    }
+
     /// Whether another deployment of the model may be tried. Everything that failed before the client saw
     /// a byte may fail over — a bad key (401/403), a model the provider lacks (404), a cut or malformed
     /// answer — except requests that are themselves wrong (400, 413, 422), which no deployment would

@@ -300,6 +300,20 @@ struct TopologyDiagnosticsTests {
         )
     }
 
+    @Test func aBadURLIsReportedEvenWhenTheEngineIsUnknown() {
+        let yaml = Fixture.minimal.replacingOccurrences(
+            of: "models: [m1, m2]}\n",
+            with: "models: [m1, m2]}\n  - {name: b9, region: r1, engine: vlm, url: \"http//10.0.0.9\", models: [m1]}\n"
+        )
+        #expect(
+            Fixture.problems(yaml) == [
+                "test.yaml:7: backends[1].engine: unknown engine 'vlm' (did you mean 'vllm'?); use one of "
+                    + "vllm, sglang, tgi, llamacpp, trtllm, openai, anthropic, openai-compatible, emulated",
+                "test.yaml:7: backends[1].url: URL must start with http:// or https://",
+            ]
+        )
+    }
+
     @Test func numbersOutOfRange() {
         let yaml =
             Fixture.minimal + """

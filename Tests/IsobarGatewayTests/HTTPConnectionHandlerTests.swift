@@ -161,4 +161,44 @@ struct HTTPConnectionHandlerTests {
         #expect(busy.isActive)
         #expect(!idle.isActive)
     }
+
+    @Test("a client that stalls mid-request is cut off by the idle timeout")
+    func stalledRequest() throws {
+        let channel = try Self.channel(EchoResponder())
+        try channel.writeInbound(
+            ByteBuffer(string: "POST /slow HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n0123456789")
+        )
+        usleep(100_000)
+        (channel.eventLoop as! EmbeddedEventLoop).advanceTime(by: .milliseconds(100))
+        #expect(!channel.isActive)
+    }
+
+    @Test("a client that asked to continue gets 413 with connection: close, and the connection closes")
+    func expectContinueTooLarge() throws {
+        let channel = try Self.channel(EchoResponder(), limit: 10)
+        try channel.writeInbound(
+            ByteBuffer(string: "POST /big HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\nexpect: 100-continue\r\n\r\n")
+        )
+        let text = try Self.output(channel)
+        #expect(text.hasPrefix("HTTP/1.1 413"))
+        #expect(!text.contains("100 Continue"))
+        #expect(text.lowercased().contains("connection: close"))
+        #expect(!channel.isActive)
+    }
+
+    @Test("an HTTP/1.0 client is answered in HTTP/1.0, without chunked encoding")
+    func http10() throws {
+        let responder = EchoResponder(holding: ["/stream"])
+        let channel = try Self.channel(responder)
+        try channel.writeInbound(ByteBuffer(string: "POST /stream HTTP/1.0\r\ncontent-length: 0\r\n\r\n"))
+        let writer = try #require(responder.held.writers.first)
+        writer.writeHead(status: .ok, headers: ["content-type": "text/event-stream"])
+        writer.writeBody(ByteBuffer(string: "data: 1\n\n"))
+        writer.end()
+        let text = try Self.output(channel)
+        #expect(text.hasPrefix("HTTP/1.0 200 OK"))
+        #expect(!text.lowercased().contains("chunked"))
+        #expect(text.hasSuffix("data: 1\n\n"))
+        #expect(!channel.isActive)
+    }
 }

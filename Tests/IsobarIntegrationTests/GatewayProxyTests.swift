@@ -261,7 +261,9 @@ struct GatewayProxyTests {
     @Test("a silent backend is abandoned at the timeout: 504 alone, or the next deployment answers")
     func silentBackend() async throws {
         let silent = FaultUpstream { _, _, _ in }
-        let healthy = FaultUpstream { _, writer, _ in Upstream.json(writer, Upstream.completion(model: "m-ok")) }
+        let healthy = FaultUpstream { request, writer, _ in
+            Upstream.stream(writer, request: request, model: "m-ok", tokens: ["ok"])
+        }
         try await Harness.withUpstreams([silent, healthy]) { ports in
             let topology = try Harness.topology(
                 Harness.yaml(

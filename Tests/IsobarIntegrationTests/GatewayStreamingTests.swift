@@ -1,7 +1,9 @@
+import IsobarGateway
 import IsobarModel
 import IsobarWire
 import NIOCore
 import NIOHTTP1
+import ServiceLifecycle
 import Testing
 
 @Suite("Streaming relay on loopback")
@@ -183,6 +185,64 @@ struct GatewayStreamingTests {
         }
     }
 
+    @Test("a backend that answers a stream request with plain JSON is failed over, not passed on as an empty stream")
+    func jsonInsteadOfStream() async throws {
+        let ignoresStream = FaultUpstream { _, writer, _ in Upstream.json(writer, Upstream.completion(model: "m0")) }
+        let streams = FaultUpstream { request, writer, _ in
+            Upstream.stream(writer, request: request, model: "m1", tokens: Self.tokens)
+        }
+        try await Harness.withUpstreams([ignoresStream, streams]) { ports in
+            try await Harness.withGateway(try Self.topology(ports: ports)) { port in
+                let response = try await TestHTTPClient.send(
+                    port: port,
+                    path: "/v1/chat/completions",
+                    body: chatBody(model: "chat", stream: true),
+                    group: Harness.group
+                )
+                #expect(response.header("content-type") == "text/event-stream")
+                #expect(Self.content(response) == Self.tokens.joined())
+                #expect(ignoresStream.received.count == 1)
+            }
+        }
+    }
+
+    @Test(
+        "bytes an upstream sends after [DONE] are not relayed, and an upstream that never ends its response is let go"
+    )
+    func afterDone() async throws {
+        let lingers = FaultUpstream { _, writer, _ in
+            Upstream.startStream(writer)
+            Upstream.write(
+                writer,
+                Upstream.chunk(model: "m0", content: "hi") + Upstream.chunk(model: "m0", finish: "stop")
+            )
+            Upstream.write(writer, "data: [DONE]\n\n")
+            Upstream.write(writer, "data: {not json}\n\n")
+            // The HTTP response is never ended.
+        }
+        try await Harness.withUpstreams([lingers]) { ports in
+            try await Harness.withGateway(try Self.topology(ports: ports)) { port in
+                let response = try await TestHTTPClient.send(
+                    port: port,
+                    path: "/v1/chat/completions",
+                    body: chatBody(model: "chat", stream: true),
+                    group: Harness.group
+                )
+                #expect(response.events.last == "[DONE]")
+                #expect(!response.text.contains("not json"))
+                let released = await Harness.eventually(timeout: .seconds(4)) { lingers.clientClosedCount == 1 }
+                #expect(released)
+                let metrics = try await TestHTTPClient.send(
+                    port: port,
+                    method: .GET,
+                    path: "/metrics",
+                    group: Harness.group
+                ).text
+                #expect(!metrics.contains("isobar_stream_errors_total{"))
+            }
+        }
+    }
+
     @Test("a client that disconnects mid-stream cancels the upstream request")
     func clientDisconnectCancelsUpstream() async throws {
         let upstream = FaultUpstream { request, writer, _ in
@@ -238,6 +298,57 @@ struct GatewayStreamingTests {
                 #expect(Self.content(response) == "hello")
                 #expect(response.events.last?.contains("idle timeout") == true)
                 #expect(stalls.clientClosedCount == 1)
+            }
+        }
+    }
+}
+
+@Suite("Graceful shutdown")
+struct GracefulShutdownTests {
+    @Test("on graceful shutdown a node stops accepting but lets a stream in flight finish")
+    func drainsStreams() async throws {
+        let upstream = FaultUpstream { request, writer, _ in
+            Upstream.stream(
+                writer,
+                request: request,
+                model: "m0",
+                tokens: Array(repeating: "t ", count: 10),
+                intervalMs: 60
+            )
+        }
+        try await Harness.withUpstreams([upstream]) { ports in
+            let topology = try GatewayStreamingTests.topology(ports: ports)
+            let node = try GatewayNode(
+                topology: topology,
+                node: topology.nodes[0].name,
+                group: Harness.group,
+                logger: Harness.logger
+            )
+            let services = ServiceGroup(services: [node], logger: Harness.logger)
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await services.run() }
+                let port = try await node.localAddress.port!
+                let started = AsyncStream<Void>.makeStream()
+                tasks.addTask {
+                    let response = try await TestHTTPClient.send(
+                        port: port,
+                        path: "/v1/chat/completions",
+                        body: chatBody(model: "chat", stream: true),
+                        group: Harness.group
+                    ) { _ in
+                        started.continuation.yield()
+                        return true
+                    }
+                    #expect(response.events.last == "[DONE]")
+                    #expect(GatewayStreamingTests.content(response) == String(repeating: "t ", count: 10))
+                }
+                for await _ in started.stream { break }
+                await services.triggerGracefulShutdown()
+                try await Task.sleep(for: .milliseconds(100))
+                await #expect(throws: (any Error).self) {
+                    _ = try await TestHTTPClient.send(port: port, method: .GET, path: "/health", group: Harness.group)
+                }
+                try await tasks.waitForAll()
             }
         }
     }

@@ -221,19 +221,50 @@ struct RouterTests {
         #expect(action == .reject(.upstream(tooLate, backend: "a", retriesSpent: false), retryAfter: .seconds(59)))
     }
 
-    @Test("a connect failure marks a backend unusable until a call to it succeeds")
+    @Test("an unreachable backend is passed over until a call succeeds or its cooldown runs out")
     func passiveHealth() {
         var router = Self.router(attempts: 0)
         var rng = Xoshiro256(seed: 3)
+        let t0 = Instant(nanoseconds: 10)
         let plan = Self.plan(router.requestArrived(Self.request(1, model: "solo"), now: .zero, rng: &rng))!
-        #expect(router.isUsable("a"))
-        _ = router.failed(plan.attempt, .connect("refused"), now: Instant(nanoseconds: 10), rng: &rng)
-        #expect(!router.isUsable("a"))
-        let next = Self.plan(
-            router.requestArrived(Self.request(2, model: "solo"), now: Instant(nanoseconds: 20), rng: &rng)
-        )!
-        router.completed(next.attempt, usage: nil, now: Instant(nanoseconds: 30))
-        #expect(router.isUsable("a"))
+        #expect(router.isUsable("a", now: .zero))
+        _ = router.failed(plan.attempt, .connect("refused"), now: t0, rng: &rng)
+        #expect(!router.isUsable("a", now: t0 + .seconds(29)))
+        #expect(router.isUsable("a", now: t0 + .seconds(30)))
+        // While `a` cools down, `chat` goes to `b` only; `solo`, which has nothing else, still tries `a`.
+        for n in 2..<12 {
+            let next = Self.plan(router.requestArrived(Self.request(n), now: t0 + .seconds(1), rng: &rng))!
+            #expect(next.deployment.backend == "b")
+        }
+        let only = Self.plan(router.requestArrived(Self.request(20, model: "solo"), now: t0 + .seconds(1), rng: &rng))!
+        #expect(only.deployment.backend == "a")
+        router.completed(only.attempt, usage: nil, now: t0 + .seconds(2))
+        #expect(router.isUsable("a", now: t0 + .seconds(2)))
+    }
+
+    @Test("an unreachable, silent or paused deployment is not waited for while another can serve")
+    func failoverFirst() {
+        let failures: [UpstreamFailure] = [
+            .connect("refused"), .timeout(.firstToken),
+            .status(429, retryAfter: .seconds(30), body: .init(message: "later")),
+        ]
+        for failure in failures {
+            var router = Self.router(attempts: 2)
+            var rng = Xoshiro256(seed: 6)
+            let plan = Self.plan(router.requestArrived(Self.request(1), now: .zero, rng: &rng))!
+            guard case .send(let next) = router.failed(plan.attempt, failure, now: .zero, rng: &rng) else {
+                Issue.record("\(failure): expected an immediate failover")
+                continue
+            }
+            #expect(next.deployment != plan.deployment, "\(failure)")
+            // The last deployment standing is retried after a backoff (at least the retry-after).
+            guard case .retry(let again, let delay) = router.failed(next.attempt, failure, now: .zero, rng: &rng) else {
+                Issue.record("\(failure): expected a retry of the last deployment")
+                continue
+            }
+            #expect(again.deployment == next.deployment)
+            #expect(delay >= (failure.retryAfter ?? .zero))
+        }
     }
 
     @Test("whatever the outcomes, every request ends with the ledger empty (seeded random walk)")
