@@ -305,9 +305,11 @@ public struct RetrySettings: Sendable, Equatable {
 public struct TimeoutSettings: Sendable, Equatable {
     /// Connecting (TCP and TLS) to the backend.
     public var connectMs: Double
-    /// From sending the request to the first token (streams) or the whole response (non-streaming).
+    /// From sending a streaming request to its first content token; a silent stream is abandoned and the
+    /// next candidate tried. (A non-streaming answer arrives whole, after the whole generation, so it is
+    /// bounded by `totalMs` instead.)
     public var firstTokenMs: Double
-    /// Longest gap between two chunks of a stream.
+    /// Longest gap between two chunks of a committed stream or a response body.
     public var idleMs: Double
     /// The whole call, every attempt included.
     public var totalMs: Double
