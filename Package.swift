@@ -18,6 +18,8 @@ let package = Package(
         .library(name: "IsobarConfig", targets: ["IsobarConfig"]),
         .library(name: "IsobarGateway", targets: ["IsobarGateway"]),
         .library(name: "IsobarEmulator", targets: ["IsobarEmulator"]),
+        .library(name: "IsobarEngineModel", targets: ["IsobarEngineModel"]),
+        .library(name: "IsobarSimulator", targets: ["IsobarSimulator"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
@@ -43,6 +45,8 @@ let package = Package(
             dependencies: ["IsobarModel", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
+        .target(name: "IsobarEngineModel", dependencies: ["IsobarModel"], swiftSettings: strict),
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
 
         // MARK: - Shells
         .target(
@@ -56,6 +60,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "IsobarSimulator",
+            dependencies: [
+                "IsobarModel", "IsobarRouting", "IsobarEngineModel", "CZlib",
+                .product(name: "DequeModule", package: "swift-collections"),
             ],
             swiftSettings: strict
         ),
@@ -74,7 +86,7 @@ let package = Package(
         .executableTarget(
             name: "isobar",
             dependencies: [
-                "IsobarModel", "IsobarConfig", "IsobarGateway", "IsobarEmulator",
+                "IsobarModel", "IsobarConfig", "IsobarGateway", "IsobarEmulator", "IsobarSimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -87,6 +99,12 @@ let package = Package(
         .testTarget(name: "IsobarWireTests", dependencies: ["IsobarWire"], swiftSettings: strict),
         .testTarget(name: "IsobarRoutingTests", dependencies: ["IsobarRouting"], swiftSettings: strict),
         .testTarget(name: "IsobarConfigTests", dependencies: ["IsobarConfig"], swiftSettings: strict),
+        .testTarget(name: "IsobarEngineModelTests", dependencies: ["IsobarEngineModel"], swiftSettings: strict),
+        .testTarget(
+            name: "IsobarSimulatorTests",
+            dependencies: ["IsobarSimulator", "IsobarConfig"],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "IsobarGatewayTests",
             dependencies: [

@@ -169,14 +169,18 @@ public struct Capacity: Sendable, Equatable {
     }
 }
 
-/// Price of a backend's tokens in US dollars per million tokens.
+/// What a backend costs, in US dollars: per million tokens (providers) and per hour of running
+/// (self-hosted replicas).
 public struct Price: Sendable, Equatable {
     public var inputPerMTok: Double
     public var outputPerMTok: Double
+    /// Cost of one replica-hour.
+    public var perHour: Double
 
-    public init(inputPerMTok: Double = 0, outputPerMTok: Double = 0) {
+    public init(inputPerMTok: Double = 0, outputPerMTok: Double = 0, perHour: Double = 0) {
         self.inputPerMTok = inputPerMTok
         self.outputPerMTok = outputPerMTok
+        self.perHour = perHour
     }
 }
 
