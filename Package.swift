@@ -45,7 +45,11 @@ let package = Package(
             dependencies: ["IsobarModel", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
-        .target(name: "IsobarEngineModel", dependencies: ["IsobarModel"], swiftSettings: strict),
+        .target(
+            name: "IsobarEngineModel",
+            dependencies: ["IsobarModel", .product(name: "DequeModule", package: "swift-collections")],
+            swiftSettings: strict
+        ),
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
 
         // MARK: - Shells
