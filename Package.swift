@@ -70,7 +70,7 @@ let package = Package(
         .target(
             name: "IsobarSimulator",
             dependencies: [
-                "IsobarModel", "IsobarRouting", "IsobarEngineModel", "CZlib",
+                "IsobarModel", "IsobarRouting", "IsobarEngineModel", "IsobarWire", "CZlib",
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
             swiftSettings: strict
@@ -78,7 +78,7 @@ let package = Package(
         .target(
             name: "IsobarEmulator",
             dependencies: [
-                "IsobarModel", "IsobarWire", "IsobarGateway",
+                "IsobarModel", "IsobarWire", "IsobarGateway", "IsobarEngineModel",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

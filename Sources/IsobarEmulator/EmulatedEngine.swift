@@ -1,92 +1,144 @@
-import DequeModule
+import IsobarEngineModel
 import IsobarModel
+import NIOCore
 import Synchronization
 
-/// The shared state of one emulated engine: how many sequences run, which wait, and the token counters
-/// its `/metrics` report. Admission is first come, first served up to `maxConcurrency`.
+/// Receives the tokens of one request from an `EmulatedEngine`, on its own event loop.
+protocol TokenSink: AnyObject {
+    /// `count` more tokens were sampled; `finished` once the last one was.
+    func tokens(_ count: Int, finished: Bool)
+    /// The engine refused the request: it can never fit in the KV cache.
+    func refused(contextTokens: Int)
+}
+
+/// An `EngineModel` run in real time: steps take the time the profile says, on one event loop, and the
+/// tokens of each step reach their requests when the step ends. Requests come from any event loop.
 final class EmulatedEngine: Sendable {
     let configuration: EmulatorConfiguration
-    private let state: Mutex<State>
+    let eventLoop: any EventLoop
+    /// The engine state, touched only on `eventLoop` (every access below hops there first).
+    private let driver: UncheckedDriver
+    private let nextID = Atomic<UInt64>(1)
+    private let published = Published()
 
-    struct State: ~Copyable {
-        var running: [UInt64: Int] = [:]
-        var waiting = Deque<Job>()
-        var nextID: UInt64 = 1
-        var promptTokens = 0
-        var generationTokens = 0
-        var requestsFinished = 0
-    }
-
-    /// A request waiting for a slot; `start` runs when it gets one.
-    struct Job: Sendable {
-        var id: UInt64
-        var kvTokens: Int
-        var start: @Sendable () -> Void
-    }
-
-    init(configuration: EmulatorConfiguration) {
-        self.configuration = configuration
-        self.state = Mutex(State())
-    }
-
-    /// Queues a request of `kvTokens` tokens (prompt plus output). `start` runs at once (on the caller)
-    /// if a slot is free, or later from whichever request frees one. Returns the job id.
-    func submit(kvTokens: Int, start: @escaping @Sendable () -> Void) -> UInt64 {
-        let (id, startNow) = state.withLock { state -> (UInt64, Bool) in
-            let id = state.nextID
-            state.nextID += 1
-            if state.running.count < configuration.profile.maxConcurrency {
-                state.running[id] = kvTokens
-                return (id, true)
-            }
-            state.waiting.append(Job(id: id, kvTokens: kvTokens, start: start))
-            return (id, false)
+    /// The latest snapshot, readable from any thread.
+    final class Published: Sendable {
+        private let state = Mutex(Snapshot())
+        var value: Snapshot {
+            get { state.withLock { $0 } }
+            set { state.withLock { $0 = newValue } }
         }
-        if startNow { start() }
+    }
+
+    /// What `/metrics` reports, as of the last step.
+    struct Snapshot {
+        var running = 0
+        var waiting = 0
+        var kvUsage = 0.0
+        var counters = EngineCounters()
+    }
+
+    init(configuration: EmulatorConfiguration, eventLoop: any EventLoop) {
+        self.configuration = configuration
+        self.eventLoop = eventLoop
+        let model = EngineModel(profile: configuration.profile, reportsEveryToken: true)
+        driver = UncheckedDriver(value: Driver(model: model, eventLoop: eventLoop))
+    }
+
+    struct UncheckedDriver: @unchecked Sendable {
+        let value: Driver
+    }
+
+    var snapshot: Snapshot { published.value }
+
+    /// Queues a request; `sink` (bound to the caller's event loop) gets its tokens. Returns its id.
+    func submit(promptTokens: Int, outputTokens: Int, sink: NIOLoopBound<any TokenSink>) -> UInt64 {
+        let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
+        let request = EngineRequest(id: id, promptTokens: promptTokens, outputTokens: outputTokens)
+        eventLoop.execute { [driver, published] in
+            driver.value.add(request, sink: sink, published: published)
+        }
         return id
     }
 
-    /// A request ended, `completed` or cancelled: frees its slot and starts the next waiting request.
-    /// Only requests that ran count in the token counters, and only completed ones as successes.
-    func release(_ id: UInt64, promptTokens: Int, generatedTokens: Int, completed: Bool) {
-        let next = state.withLock { state -> Job? in
-            if state.running.removeValue(forKey: id) != nil {
-                state.promptTokens += promptTokens
-                state.generationTokens += generatedTokens
-                if completed { state.requestsFinished += 1 }
-            } else if let index = state.waiting.firstIndex(where: { $0.id == id }) {
-                state.waiting.remove(at: index)
-                return nil
-            }
-            guard state.running.count < configuration.profile.maxConcurrency, let job = state.waiting.popFirst()
-            else { return nil }
-            state.running[job.id] = job.kvTokens
-            return job
+    /// Drops a request whose client went away.
+    func cancel(_ id: UInt64) {
+        eventLoop.execute { [driver] in driver.value.cancel(id) }
+    }
+
+    /// The engine's state; used only on `eventLoop`.
+    final class Driver {
+        var model: EngineModel
+        let eventLoop: any EventLoop
+        var sinks: [UInt64: NIOLoopBound<any TokenSink>] = [:]
+        var stepping = false
+        var events: [EngineEvent] = []
+
+        init(model: EngineModel, eventLoop: any EventLoop) {
+            self.model = model
+            self.eventLoop = eventLoop
         }
-        next?.start()
-    }
 
-    /// A snapshot for `/metrics`.
-    struct Snapshot {
-        var running: Int
-        var waiting: Int
-        var kvUsage: Double
-        var promptTokens: Int
-        var generationTokens: Int
-        var requestsFinished: Int
-    }
+        func add(_ request: EngineRequest, sink: NIOLoopBound<any TokenSink>, published: Published) {
+            eventLoop.preconditionInEventLoop()
+            guard model.add(request) else {
+                let capacity = model.profile.kvCacheTokens
+                sink.eventLoop.execute { sink.value.refused(contextTokens: capacity) }
+                return
+            }
+            sinks[request.id] = sink
+            if !stepping { step(published) }
+        }
 
-    var snapshot: Snapshot {
-        state.withLock { state in
-            let kv = state.running.values.reduce(0, +)
-            return Snapshot(
-                running: state.running.count,
-                waiting: state.waiting.count,
-                kvUsage: min(1, Double(kv) / Double(max(1, configuration.profile.kvCacheTokens))),
-                promptTokens: state.promptTokens,
-                generationTokens: state.generationTokens,
-                requestsFinished: state.requestsFinished
+        func cancel(_ id: UInt64) {
+            if sinks.removeValue(forKey: id) != nil { model.cancel(id) }
+        }
+
+        /// Runs a step and delivers its tokens when it ends. Steps that take no time run back to back
+        /// (a bounded number per turn of the event loop), their tokens delivered together.
+        func step(_ published: Published) {
+            guard model.hasWork else {
+                stepping = false
+                return
+            }
+            stepping = true
+            var delivered: [UInt64: (tokens: Int, finished: Bool)] = [:]
+            var seconds = 0.0
+            var steps = 0
+            repeat {
+                events.removeAll(keepingCapacity: true)
+                seconds = model.step(events: &events)
+                steps += 1
+                for event in events {
+                    switch event {
+                    case .firstToken(let id), .token(let id): delivered[id, default: (0, false)].tokens += 1
+                    case .finished(let id): delivered[id, default: (0, false)].finished = true
+                    case .preempted: break
+                    }
+                }
+            } while seconds == 0 && model.hasWork && steps < 256
+            let snapshot = Snapshot(
+                running: model.runningCount,
+                waiting: model.waitingCount,
+                kvUsage: model.kvUsage,
+                counters: model.counters
             )
+            let loop = eventLoop
+            let deliver = {
+                published.value = snapshot
+                for (id, update) in delivered {
+                    guard let sink = update.finished ? self.sinks.removeValue(forKey: id) : self.sinks[id] else {
+                        continue
+                    }
+                    sink.eventLoop.execute { sink.value.tokens(update.tokens, finished: update.finished) }
+                }
+                self.step(published)
+            }
+            if seconds == 0 {
+                loop.assumeIsolated().execute(deliver)
+            } else {
+                loop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(seconds * 1e9)), deliver)
+            }
         }
     }
 }

@@ -1,9 +1,11 @@
 import IsobarModel
 
-/// How one emulated engine behaves: its timing profile, the models it serves, the protocol it is
-/// addressed in, and an optional failure it answers every request with.
+/// How one emulated engine behaves: the engine profile that times it, the models it serves, and an
+/// optional failure it answers every request with.
 public struct EmulatorConfiguration: Sendable, Equatable {
-    public var profile: EmulatorProfile
+    public var profile: EngineProfile
+    /// Output tokens of a request that sets no `max_tokens`.
+    public var defaultOutputTokens: Int
     /// Models served; empty serves any model name.
     public var models: [String]
     /// If set, requests must carry this key (`Authorization: Bearer` or `x-api-key`).
@@ -13,13 +15,15 @@ public struct EmulatorConfiguration: Sendable, Equatable {
     public var name: String
 
     public init(
-        profile: EmulatorProfile,
+        profile: EngineProfile,
+        defaultOutputTokens: Int = 64,
         models: [String] = [],
         apiKey: String? = nil,
         fault: EmulatedFault? = nil,
         name: String = "emulator"
     ) {
         self.profile = profile
+        self.defaultOutputTokens = defaultOutputTokens
         self.models = models
         self.apiKey = apiKey
         self.fault = fault
@@ -28,13 +32,13 @@ public struct EmulatorConfiguration: Sendable, Equatable {
 
     /// The configuration of an `engine: emulated` backend of a topology.
     public init(backend: Backend) {
-        let settings = backend.emulate ?? EmulateSettings(profile: "instant")
-        var profile = EmulatorProfile.named(settings.profile) ?? EmulatorProfile.presets[0]
-        if let tps = settings.tokensPerSecond { profile.tokensPerSecond = tps }
-        if let ms = settings.firstTokenMs { profile.firstTokenMs = ms }
-        if let n = settings.maxConcurrency { profile.maxConcurrency = n }
+        let settings = backend.emulate ?? EmulateSettings(profile: EngineProfile.instant.name)
+        var profile = EngineProfile.named(settings.profile) ?? .instant
+        if let tps = settings.tokensPerSecond { profile.stepTime = .fixed(seconds: 1 / tps) }
+        if let n = settings.maxConcurrency { profile.maxNumSeqs = n }
         self.init(
             profile: profile,
+            defaultOutputTokens: profile == .instant ? 16 : 64,
             models: backend.models,
             apiKey: backend.apiKey?.value,
             fault: settings.fault,

@@ -130,13 +130,13 @@ struct EmulatorResponder: HTTPResponder {
             "object": "list", "data": .array(data), "model": .string(model),
             "usage": ["prompt_tokens": .int(tokens), "total_tokens": .int(tokens)],
         ]
-        engine.release(engine.submit(kvTokens: 0) {}, promptTokens: tokens, generatedTokens: 0, completed: true)
         writer.respond(status: .ok, headers: Self.jsonHeaders, bytes: body.bytes)
     }
 
     /// vLLM's metric names, so scrapers written for vLLM read the emulator unchanged.
     private func metrics() -> [UInt8] {
         let s = engine.snapshot
+        let profile = configuration.profile
         let model = [("model_name", configuration.models.first ?? configuration.name)]
         var text = PrometheusText()
         text.family("vllm:num_requests_running", .gauge, help: "Number of requests in model execution batches.")
@@ -146,20 +146,33 @@ struct EmulatorResponder: HTTPResponder {
         text.family("vllm:kv_cache_usage_perc", .gauge, help: "KV-cache usage. 1 means 100 percent usage.")
         text.sample("vllm:kv_cache_usage_perc", model, s.kvUsage)
         text.family("vllm:prompt_tokens", .counter, help: "Number of prefill tokens processed.")
-        text.sample("vllm:prompt_tokens_total", model, Double(s.promptTokens))
+        text.sample("vllm:prompt_tokens_total", model, Double(s.counters.promptTokens))
         text.family("vllm:generation_tokens", .counter, help: "Number of generation tokens processed.")
-        text.sample("vllm:generation_tokens_total", model, Double(s.generationTokens))
+        text.sample("vllm:generation_tokens_total", model, Double(s.counters.generationTokens))
         text.family("vllm:num_preemptions", .counter, help: "Cumulative number of preemptions.")
-        text.sample("vllm:num_preemptions_total", model, 0)
-        text.family("vllm:request_success", .counter, help: "Count of successfully processed requests.")
-        text.sample("vllm:request_success_total", model, Double(s.requestsFinished))
+        text.sample("vllm:num_preemptions_total", model, Double(s.counters.preemptions))
+        text.family("vllm:prefix_cache_queries", .counter, help: "Prefix cache queries, in tokens.")
+        text.sample("vllm:prefix_cache_queries_total", model, Double(s.counters.prefixQueryTokens))
+        text.family("vllm:prefix_cache_hits", .counter, help: "Prefix cache hits, in tokens.")
+        text.sample("vllm:prefix_cache_hits_total", model, Double(s.counters.prefixHitTokens))
+        text.family("vllm:cache_config_info", .gauge, help: "Information of the KV cache configuration.")
+        text.sample(
+            "vllm:cache_config_info",
+            [
+                ("block_size", String(profile.blockSize)), ("num_gpu_blocks", String(profile.numBlocks)),
+                ("enable_prefix_caching", profile.prefixCaching ? "True" : "False"),
+            ],
+            1
+        )
+        text.family("vllm:num_steps", .counter, help: "Engine steps run (Isobar emulator).")
+        text.sample("vllm:num_steps_total", model, Double(s.counters.steps))
         return text.bytes
     }
 }
 
-/// One generation request on an emulated engine: waits for a slot, then emits tokens on the profile's
-/// schedule. Event-loop bound.
-final class Generation {
+/// One generation request on an emulated engine: queued in the engine model, answered as its tokens are
+/// sampled. Event-loop bound.
+final class Generation: TokenSink {
     let engine: EmulatedEngine
     let writer: HTTPResponseWriter
     let format: EmulatedReply.Format
@@ -171,9 +184,8 @@ final class Generation {
     let hitLimit: Bool
     let id: String
     let created = Int(time(nil))
-    private var jobID: UInt64?
+    private var engineID: UInt64?
     private var emitted = 0
-    private var timer: Scheduled<Void>?
     private var done = false
 
     init(
@@ -191,8 +203,8 @@ final class Generation {
         self.model = request["model"]?.stringValue ?? ""
         self.promptTokens = max(1, promptBytes / 4)
         let limit = request["max_tokens"]?.intValue ?? request["max_completion_tokens"]?.intValue
-        let natural = engine.configuration.profile.defaultOutputTokens
-        self.outputTokens = limit.map { min($0, natural) } ?? natural
+        let natural = engine.configuration.defaultOutputTokens
+        self.outputTokens = max(1, limit.map { min($0, natural) } ?? natural)
         self.hitLimit = limit.map { $0 <= natural } ?? false
         let prefix = format == .messages ? "msg" : format == .chat ? "chatcmpl" : "cmpl"
         self.id = "\(prefix)-\(engine.configuration.name)-\(UInt32.random(in: 0...UInt32.max))"
@@ -200,39 +212,17 @@ final class Generation {
 
     func submit() {
         writer.onClientClose = { self.cancel() }
-        let loop = NIOLoopBound(self, eventLoop: writer.eventLoop)
-        let eventLoop = writer.eventLoop
-        jobID = engine.submit(kvTokens: promptTokens + outputTokens) {
-            eventLoop.execute { loop.value.started() }
-        }
+        let sink = NIOLoopBound<any TokenSink>(self, eventLoop: writer.eventLoop)
+        engineID = engine.submit(promptTokens: promptTokens, outputTokens: outputTokens, sink: sink)
     }
 
-    private var profile: EmulatorProfile { engine.configuration.profile }
-
-    /// A slot is free: wait for the first token.
-    private func started() {
+    func tokens(_ count: Int, finished: Bool) {
         guard !done else { return }
-        var delayMs = profile.firstTokenMs
-        if let prefill = profile.prefillTokensPerSecond { delayMs += Double(promptTokens) / prefill * 1000 }
-        if !stream, let tps = profile.tokensPerSecond { delayMs += Double(max(0, outputTokens - 1)) / tps * 1000 }
-        after(delayMs) { self.stream ? self.streamTokens() : self.answerWhole() }
-    }
-
-    private func answerWhole() {
-        let body = EmulatedReply.whole(
-            format,
-            id: id,
-            model: model,
-            created: created,
-            output: outputTokens,
-            prompt: promptTokens,
-            hitLimit: hitLimit
-        )
-        writer.respond(status: .ok, headers: EmulatorResponder.jsonHeaders, bytes: body.bytes)
-        finish(completed: true)
-    }
-
-    private func streamTokens() {
+        if !stream {
+            emitted += count
+            if finished { answerWhole() }
+            return
+        }
         var out: [UInt8] = []
         if emitted == 0 {
             var headers = HTTPHeaders()
@@ -248,9 +238,7 @@ final class Generation {
                 usageNull: includeUsage
             )
         }
-        // Without a decode rate every token goes out at once.
-        let burst = profile.tokensPerSecond == nil ? outputTokens - emitted : min(1, outputTokens - emitted)
-        for _ in 0..<burst {
+        for _ in 0..<count {
             EmulatedReply.streamToken(
                 format,
                 emitted,
@@ -262,45 +250,53 @@ final class Generation {
             )
             emitted += 1
         }
-        if emitted >= outputTokens {
+        if finished {
             out += EmulatedReply.streamEnd(
                 format,
                 id: id,
                 model: model,
                 created: created,
                 prompt: promptTokens,
-                output: outputTokens,
+                output: emitted,
                 hitLimit: hitLimit,
                 includeUsage: includeUsage
             )
-            writer.writeBody(writer.allocator.buffer(bytes: out))
-            writer.end()
-            finish(completed: true)
-        } else {
-            writer.writeBody(writer.allocator.buffer(bytes: out))
-            after(1000 / (profile.tokensPerSecond ?? 1)) { self.streamTokens() }
+            done = true
         }
+        writer.writeBody(writer.allocator.buffer(bytes: out))
+        if finished { writer.end() }
     }
 
-    private func after(_ ms: Double, _ body: @escaping () -> Void) {
-        if ms <= 0 {
-            body()
-        } else {
-            timer = writer.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(ms * 1e6))) { body() }
-        }
-    }
-
-    private func finish(completed: Bool) {
+    func refused(contextTokens: Int) {
         guard !done else { return }
         done = true
-        let generated = stream ? emitted : (completed ? outputTokens : 0)
-        if let jobID {
-            engine.release(jobID, promptTokens: promptTokens, generatedTokens: generated, completed: completed)
-        }
+        let message =
+            "This model's maximum context length is \(contextTokens) tokens. However, you requested "
+            + "\(promptTokens + outputTokens) tokens (\(promptTokens) in the messages, \(outputTokens) in the completion)."
+        EmulatorResponder.error(
+            writer,
+            ErrorBody(status: 400, message: message, code: "context_length_exceeded"),
+            anthropic: format == .messages
+        )
+    }
+
+    private func answerWhole() {
+        done = true
+        let body = EmulatedReply.whole(
+            format,
+            id: id,
+            model: model,
+            created: created,
+            output: emitted,
+            prompt: promptTokens,
+            hitLimit: hitLimit
+        )
+        writer.respond(status: .ok, headers: EmulatorResponder.jsonHeaders, bytes: body.bytes)
     }
 
     private func cancel() {
-        timer?.cancel()
-        finish(completed: false)
+        guard !done else { return }
+        done = true
+        if let engineID { engine.cancel(engineID) }
     }
 }

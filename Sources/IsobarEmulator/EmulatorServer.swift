@@ -19,7 +19,7 @@ public final class EmulatorServer: Service, Sendable {
         self.listen = listen
         self.group = group
         self.logger = logger
-        self.engine = EmulatedEngine(configuration: configuration)
+        self.engine = EmulatedEngine(configuration: configuration, eventLoop: group.next())
         self.listening = group.next().makePromise()
     }
 

@@ -43,6 +43,8 @@ public struct RoutingConfiguration: Sendable, Equatable {
 /// `.catchAll`; the router then forgets it, so its memory is bounded by requests in flight.
 public struct Router: Sendable {
     public let node: NodeID
+    /// The node's region: deployments here are preferred while one of them is usable.
+    public let region: RegionID?
     public let configuration: RoutingConfiguration
     private let models: [ModelName: ModelGroup]
     private let knownModels: [ModelName]
@@ -77,6 +79,7 @@ public struct Router: Sendable {
     /// (`PolicyKind.isAvailable`); IsobarConfig rejects the others.
     public init(topology: Topology, node: NodeID, configuration: RoutingConfiguration) {
         self.node = node
+        self.region = topology.node(node)?.region
         self.configuration = configuration
         self.models = Dictionary(topology.models.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         self.knownModels = topology.models.map(\.name).sorted()
@@ -207,10 +210,14 @@ public struct Router: Sendable {
         }
     }
 
-    /// The candidates that are usable now, or all of them when none is (one of them may have recovered).
+    /// The candidates to pick among: the usable ones in the node's region, else the usable ones anywhere,
+    /// else all of them (one may have recovered). Load-aware spill-over between regions comes with gossip;
+    /// until then a region serves its own traffic while it can.
     private func preferReachable(_ candidates: [Deployment], now: Instant) -> [Deployment] {
         let usable = candidates.filter { isUsable($0.backend, now: now) }
-        return usable.isEmpty ? candidates : usable
+        guard !usable.isEmpty else { return candidates }
+        let local = usable.filter { backends[$0.backend]?.region == region }
+        return local.isEmpty ? usable : local
     }
 
     private mutating func plan(

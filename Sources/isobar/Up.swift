@@ -132,7 +132,7 @@ struct Emulate: AsyncParsableCommand {
         abstract: "Run one emulated engine (OpenAI and Anthropic APIs, vLLM metrics)."
     )
 
-    @Option(help: "Timing profile: \(EmulatorProfile.presets.map(\.name).joined(separator: ", ")).")
+    @Option(help: "Engine profile: \(EngineProfile.presets.map(\.name).joined(separator: ", ")).")
     var profile: String = "llama-3.1-8b-h100"
 
     @Option(help: "Address to listen on, HOST:PORT (port 0 picks a free one).")
@@ -141,16 +141,13 @@ struct Emulate: AsyncParsableCommand {
     @Option(help: "A model name to serve (repeatable); none serves any name.")
     var model: [String] = []
 
-    @Option(help: "Decode rate per sequence in tokens per second (overrides the profile).")
+    @Option(help: "Make every step take 1/N seconds: N tokens per second per sequence (replaces the profile's timing).")
     var tokensPerSecond: Double?
 
-    @Option(help: "Time to first token of an idle engine in milliseconds (overrides the profile).")
-    var firstTokenMs: Double?
-
-    @Option(help: "Sequences served at once (overrides the profile).")
+    @Option(help: "Sequences batched at once, vLLM's max_num_seqs (overrides the profile).")
     var maxConcurrency: Int?
 
-    @Option(help: "Output tokens when a request sets no max_tokens (overrides the profile).")
+    @Option(help: "Output tokens when a request sets no max_tokens (default 64; 16 for instant).")
     var outputTokens: Int?
 
     @Option(help: "Answer every request with this HTTP status (400-599), for drills.")
@@ -165,9 +162,9 @@ struct Emulate: AsyncParsableCommand {
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
-        guard EmulatorProfile.named(profile) != nil else {
+        guard EngineProfile.named(profile) != nil else {
             throw ValidationError(
-                "unknown profile '\(profile)'; profiles: \(EmulatorProfile.presets.map(\.name).joined(separator: ", "))"
+                "unknown profile '\(profile)'; profiles: \(EngineProfile.presets.map(\.name).joined(separator: ", "))"
             )
         }
         if case .failure(let error) = HostPort.parse(listen) { throw ValidationError("--listen: \(error)") }
@@ -179,11 +176,9 @@ struct Emulate: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var profile = EmulatorProfile.named(self.profile)!
-        if let tokensPerSecond { profile.tokensPerSecond = tokensPerSecond }
-        if let firstTokenMs { profile.firstTokenMs = firstTokenMs }
-        if let maxConcurrency { profile.maxConcurrency = maxConcurrency }
-        if let outputTokens { profile.defaultOutputTokens = outputTokens }
+        var profile = EngineProfile.named(self.profile)!
+        if let tokensPerSecond { profile.stepTime = .fixed(seconds: 1 / tokensPerSecond) }
+        if let maxConcurrency { profile.maxNumSeqs = maxConcurrency }
         var apiKey: String?
         if let apiKeyEnv {
             guard let value = ProcessInfo.processInfo.environment[apiKeyEnv], !value.isEmpty else {
@@ -193,6 +188,7 @@ struct Emulate: AsyncParsableCommand {
         }
         let configuration = EmulatorConfiguration(
             profile: profile,
+            defaultOutputTokens: outputTokens ?? (profile == .instant ? 16 : 64),
             models: model,
             apiKey: apiKey,
             fault: faultStatus.map { EmulatedFault(status: $0) },

@@ -50,6 +50,42 @@ struct RouterTests {
         }
     }
 
+    @Test("a node prefers deployments in its own region while one of them is usable")
+    func localFirst() {
+        let url = UpstreamURL(tls: false, host: "127.0.0.1", port: 9000)
+        let topology = Topology(
+            mesh: Mesh(name: "t"),
+            regions: [Region(name: "east"), Region(name: "west")],
+            nodes: [Node(name: "n-east", region: "east", listen: HostPort(host: "127.0.0.1", port: 1))],
+            backends: [
+                Backend(name: "w1", region: "west", engine: .vllm, url: url, models: ["m"]),
+                Backend(name: "e1", region: "east", engine: .vllm, url: url, models: ["m"]),
+                Backend(name: "w2", region: "west", engine: .vllm, url: url, models: ["m"]),
+            ],
+            models: [
+                ModelGroup(
+                    name: "chat",
+                    deployments: ["w1", "e1", "w2"].map { Deployment(backend: BackendID($0), model: "m") }
+                )
+            ],
+            routing: RoutingSettings(policy: .roundRobin, retries: RetrySettings(attempts: 0))
+        )
+        var router = Router(topology: topology, node: "n-east", configuration: RoutingConfiguration(topology: topology))
+        var rng = Xoshiro256(seed: 1)
+        for n in 0..<5 {
+            let plan = Self.plan(router.requestArrived(Self.request(n), now: .zero, rng: &rng))!
+            #expect(plan.deployment.backend == "e1")
+            router.completed(plan.attempt, usage: nil, now: .zero)
+        }
+        // East unreachable: the request fails over west, and the next ones go west while east cools down.
+        let plan = Self.plan(router.requestArrived(Self.request(10), now: .zero, rng: &rng))!
+        let next = Self.plan(router.failed(plan.attempt, .connect("refused"), now: .zero, rng: &rng))!
+        #expect(next.region == "west")
+        router.completed(next.attempt, usage: nil, now: .zero)
+        let later = Self.plan(router.requestArrived(Self.request(11), now: Instant.zero + .seconds(1), rng: &rng))!
+        #expect(later.region == "west")
+    }
+
     @Test("an unknown model is rejected with the list of known models")
     func unknownModel() {
         var router = Self.router()
