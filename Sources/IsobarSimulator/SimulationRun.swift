@@ -391,11 +391,17 @@ struct SimulationRun {
     private mutating func apply(_ fault: Fault, starts: Bool) {
         switch fault.kind {
         case .down(let ids):
-            for id in ids { if let backend = backendIndex[id] { starts ? crash(backend) : (down[backend] = false) } }
+            for backend in ids.compactMap({ backendIndex[$0] }) {
+                if starts {
+                    crash(backend)
+                } else {
+                    down[backend] = false
+                }
+            }
         case .partition(let a, let b):
             partitions[RegionPair(a, b), default: 0] += starts ? 1 : -1
         case .slow(let ids, let factor):
-            for id in ids { if let backend = backendIndex[id] { engines[backend].slowdown = starts ? factor : 1 } }
+            for backend in ids.compactMap({ backendIndex[$0] }) { engines[backend].slowdown = starts ? factor : 1 }
         }
     }
 
