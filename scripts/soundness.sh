@@ -30,7 +30,8 @@ done
 if [ -x .build/debug/isobar ]; then
   ISOBAR_GOSSIP_KEY=${ISOBAR_GOSSIP_KEY:-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=} \
   OPENAI_API_KEY=${OPENAI_API_KEY:-sk-soundness} ANTHROPIC_API_KEY=${ANTHROPIC_API_KEY:-sk-ant-soundness} \
-    .build/debug/isobar check topology/*.yaml >/dev/null || report "a topology example does not validate"
+    .build/debug/isobar check topology/*.yaml simulator/scenarios/*.yaml >/dev/null \
+      || report "a topology example or shipped scenario does not validate"
 fi
 
 if [ $fail -ne 0 ]; then exit 1; fi

@@ -77,7 +77,7 @@ struct NodeFile {
 struct BackendFile {
     static let keys = [
         "name", "region", "engine", "url", "metrics_url", "api_key_env", "api_key_file", "models", "capacity", "price",
-        "emulate",
+        "emulate", "replicas",
     ]
 
     var location: Location
@@ -92,6 +92,7 @@ struct BackendFile {
     var capacity: CapacityFile?
     var price: PriceFile?
     var emulate: EmulateFile?
+    var replicas: Sourced<Int>?
 
     init?(_ value: YAMLValue) {
         guard let fields = value.fields(Self.keys) else { return nil }
@@ -107,6 +108,7 @@ struct BackendFile {
         capacity = fields.value("capacity").flatMap(CapacityFile.init)
         price = fields.value("price").flatMap(PriceFile.init)
         emulate = fields.value("emulate").flatMap(EmulateFile.init)
+        replicas = fields.integer("replicas")
     }
 }
 
@@ -131,11 +133,13 @@ struct CapacityFile {
 struct PriceFile {
     var inputPerMTok: Sourced<Double>?
     var outputPerMTok: Sourced<Double>?
+    var perHour: Sourced<Double>?
 
     init?(_ value: YAMLValue) {
-        guard let fields = value.fields(["input_per_mtok", "output_per_mtok"]) else { return nil }
+        guard let fields = value.fields(["input_per_mtok", "output_per_mtok", "per_hour"]) else { return nil }
         inputPerMTok = fields.number("input_per_mtok")
         outputPerMTok = fields.number("output_per_mtok")
+        perHour = fields.number("per_hour")
     }
 }
 

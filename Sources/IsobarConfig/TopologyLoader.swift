@@ -38,30 +38,52 @@ public enum TopologyLoader {
         readFile: (String) -> String?
     ) throws(ConfigError) -> Topology {
         let log = DiagnosticLog(file: file)
-        let topology = withoutActuallyEscaping(readFile) { readFile -> Topology? in
-            guard let root = YAMLDocument.compose(text, log: log),
-                let schema = TopologyFile(YAMLValue(root, at: .document(line: root.mark?.line ?? 1), log: log))
-            else { return nil }
-            let validator = TopologyValidator(
-                file: schema,
-                log: log,
+        let topology = YAMLDocument.compose(text, log: log).flatMap { root in
+            validate(
+                YAMLValue(root, at: .document(line: root.mark?.line ?? 1), log: log),
                 environment: environment,
                 readFile: readFile,
-                directory: directory(of: file)
+                directory: directory(of: file),
+                purpose: .mesh
             )
-            return validator.validate()
         }
         guard let topology, log.count == 0 else { throw ConfigError(diagnostics: log.sorted) }
-        return topology
+        return topology.topology
+    }
+
+    /// Validates a topology document, logging to the log of `root`: a topology file's root, or the
+    /// `topology:` mapping of a scenario (whose key paths then start with `topology.`).
+    ///
+    /// - Returns: The topology with replicas expanded and the replica names of each replicated backend, or
+    ///   `nil` if a problem was logged while validating it.
+    static func validate(
+        _ root: YAMLValue,
+        environment: [String: String],
+        readFile: (String) -> String?,
+        directory: String?,
+        purpose: TopologyValidator.Purpose
+    ) -> (topology: Topology, replicaGroups: [String: [BackendID]])? {
+        withoutActuallyEscaping(readFile) { readFile in
+            guard let schema = TopologyFile(root) else { return nil }
+            let validator = TopologyValidator(
+                file: schema,
+                log: root.log,
+                environment: environment,
+                readFile: readFile,
+                directory: directory,
+                purpose: purpose
+            )
+            return validator.validate().map { ($0, validator.replicaGroups()) }
+        }
     }
 
     /// The directory part of `path`, or `nil` if it has none.
-    private static func directory(of path: String) -> String? {
+    static func directory(of path: String) -> String? {
         guard let slash = path.lastIndex(of: "/") else { return nil }
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
-    private static func readText(_ path: String) -> String? {
+    static func readText(_ path: String) -> String? {
         FileManager.default.contents(atPath: path).flatMap { String(data: $0, encoding: .utf8) }
     }
 }

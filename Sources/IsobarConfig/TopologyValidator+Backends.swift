@@ -17,6 +17,7 @@ extension TopologyValidator {
         }
         let capacity = checkCapacity(backend.capacity)
         let price = checkPrice(backend.price)
+        checkSimulated(backend, engine: engine)
         guard let engine else {
             // Still check what can be checked without knowing the engine.
             if let text = backend.url { _ = parsedURL(text) }
@@ -27,6 +28,7 @@ extension TopologyValidator {
         let apiKey = apiKey(backend, engine: engine)
         let models = servedModels(backend, engine: engine)
         let emulate = emulateSettings(backend, engine: engine)
+        checkReplicas(backend, engine: engine)
         guard log.count == before, let name, let region, let url else { return nil }
         return Backend(
             name: BackendID(name),
@@ -39,6 +41,16 @@ extension TopologyValidator {
             capacity: capacity,
             price: price,
             emulate: emulate
+        )
+    }
+
+    /// In a scenario's fleet, every backend is an engine the simulator models.
+    private func checkSimulated(_ backend: BackendFile, engine: EngineKind?) {
+        guard case .simulation = purpose, let engine, engine != .emulated, let location = backend.engine?.location
+        else { return }
+        log.error(
+            location,
+            "the simulator models engines only: use engine: emulated with emulate: {profile: ...}, not '\(engine.rawValue)'"
         )
     }
 
@@ -193,7 +205,8 @@ extension TopologyValidator {
     private func checkPrice(_ price: PriceFile?) -> Price {
         Price(
             inputPerMTok: nonNegative(price?.inputPerMTok) ?? 0,
-            outputPerMTok: nonNegative(price?.outputPerMTok) ?? 0
+            outputPerMTok: nonNegative(price?.outputPerMTok) ?? 0,
+            perHour: nonNegative(price?.perHour) ?? 0
         )
     }
 
@@ -212,10 +225,10 @@ extension TopologyValidator {
         if engine != .emulated {
             log.error(emulate.location, "emulate is only for engine: emulated, not '\(engine.rawValue)'")
         }
-        let profile = required(emulate.profile, "profile", in: emulate.location).flatMap(emulatorProfile)
+        let profile = required(emulate.profile, "profile", in: emulate.location).flatMap(engineProfile)
         let api = emulate.api.map { choice($0, "api") as WireAPI? } ?? .openai
         let settings = EmulateSettings(
-            profile: profile?.name ?? "",
+            profile: profile ?? "",
             api: api ?? .openai,
             tokensPerSecond: positive(emulate.tokensPerSecond),
             firstTokenMs: nonNegative(emulate.firstTokenMs),
@@ -225,9 +238,11 @@ extension TopologyValidator {
         return settings
     }
 
-    private func emulatorProfile(_ name: Sourced<String>) -> EmulatorProfile? {
-        if let profile = EmulatorProfile.named(name.value) { return profile }
-        let names = EmulatorProfile.presets.map(\.name)
+    /// The name of an engine profile: a preset, or in a scenario's fleet also a profile the scenario loads.
+    private func engineProfile(_ name: Sourced<String>) -> String? {
+        var names = EngineProfile.presets.map(\.name)
+        if case .simulation(let loaded) = purpose { names += loaded }
+        if names.contains(name.value) { return name.value }
         let hint = suggestion(for: name.value, among: names)
         log.error(name.location, "unknown profile '\(name.value)'\(hint); use one of \(names.joined(separator: ", "))")
         return nil

@@ -70,45 +70,4 @@ extension TopologyValidator {
         let bytes = integer(file.limits?.maxRequestBodyBytes, in: 1024...(1 << 30), units: " bytes (1 KiB to 1 GiB)")
         return bytes.map(Limits.init) ?? Limits()
     }
-
-    // MARK: - Numbers
-
-    /// The value if it is greater than zero; `nil` if absent or after logging that it is not.
-    func positive(_ value: Sourced<Double>?) -> Double? {
-        guard let value else { return nil }
-        guard value.value > 0 else {
-            log.error(value.location, "must be greater than 0, got \(format(value.value))")
-            return nil
-        }
-        return value.value
-    }
-
-    /// The value if it is zero or more; `nil` if absent or after logging that it is negative.
-    func nonNegative(_ value: Sourced<Double>?) -> Double? {
-        guard let value else { return nil }
-        guard value.value >= 0 else {
-            log.error(value.location, "must not be negative, got \(format(value.value))")
-            return nil
-        }
-        return value.value
-    }
-
-    /// The value if it is in `range`; `nil` if absent or after logging that it is out of range.
-    func integer(_ value: Sourced<Int>?, in range: ClosedRange<Int>, units: String = "") -> Int? {
-        guard let value else { return nil }
-        guard range.contains(value.value) else {
-            let expected =
-                range.upperBound == .max
-                ? "must be at least \(range.lowerBound)"
-                : "must be from \(range.lowerBound) to \(range.upperBound)"
-            log.error(value.location, "\(expected)\(units), got \(value.value)")
-            return nil
-        }
-        return value.value
-    }
-
-    /// `2` rather than `2.0`; fractions as they are.
-    func format(_ number: Double) -> String {
-        number == number.rounded() && abs(number) < 1e15 ? String(Int(number)) : String(number)
-    }
 }

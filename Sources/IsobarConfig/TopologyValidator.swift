@@ -5,7 +5,16 @@ import IsobarModel
 ///
 /// Every check logs to `log` and goes on, so one pass reports every problem of the file. A `Topology` is
 /// returned only when nothing at all was logged, the decoding of the file included.
-struct TopologyValidator {
+struct TopologyValidator: Validating {
+    /// What a topology is for.
+    enum Purpose {
+        /// A mesh to run (`isobar serve`, `isobar up`).
+        case mesh
+        /// The fleet of a scenario (`isobar simulate`): every backend is an emulated engine, and profiles may
+        /// also be the ones the scenario loads, named here.
+        case simulation(profiles: [String])
+    }
+
     let file: TopologyFile
     let log: DiagnosticLog
     /// Where `*_env` keys are looked up.
@@ -14,9 +23,12 @@ struct TopologyValidator {
     let readFile: (String) -> String?
     /// The directory of the topology file, for relative `api_key_file` paths; `nil` if its name has none.
     let directory: String?
+    var purpose = Purpose.mesh
 
-    /// The topology, or `nil` if any problem was logged.
+    /// The topology, or `nil` if any problem was logged while validating it. Replicated backends are
+    /// expanded (see `expandingReplicas`).
     func validate() -> Topology? {
+        let before = log.count
         let regionNames = declaredNames(file.regions?.value, \.name)
         let mesh = checkMesh()
         let regions = checkRegions()
@@ -26,8 +38,9 @@ struct TopologyValidator {
         let routing = checkRouting()
         let catchAll = checkCatchAll()
         let limits = checkLimits()
-        guard log.count == 0, let mesh else { return nil }
-        return Topology(
+        checkReplicaNames()
+        guard log.count == before, let mesh else { return nil }
+        let topology = Topology(
             mesh: mesh,
             regions: regions,
             nodes: nodes,
@@ -37,6 +50,7 @@ struct TopologyValidator {
             catchAll: catchAll,
             limits: limits
         )
+        return expandingReplicas(topology)
     }
 
     // MARK: - Mesh
@@ -137,12 +151,6 @@ struct TopologyValidator {
         (items ?? []).compactMap { $0[keyPath: name]?.value }
     }
 
-    /// `value`, or logs that `key` of `owner` is missing.
-    func required<Value>(_ value: Sourced<Value>?, _ key: String, in owner: Location) -> Sourced<Value>? {
-        if value == nil { log.missing(owner.key(key)) }
-        return value
-    }
-
     /// The items of a top-level list that must have at least one item.
     func nonEmptyList<Item>(_ list: Sourced<[Item]>?, _ key: String, what: String) -> [Item]? {
         guard let list else {
@@ -151,55 +159,6 @@ struct TopologyValidator {
         }
         if list.value.isEmpty { log.error(list.location, "at least one \(what) is needed") }
         return list.value
-    }
-
-    /// The name `reference` refers to, or `nil` after logging that it is missing or names no `kind`.
-    func reference(
-        _ reference: Sourced<String>?,
-        _ key: String,
-        in owner: Location,
-        kind: String,
-        among names: [String]
-    ) -> String? {
-        guard let reference = required(reference, key, in: owner) else { return nil }
-        guard names.contains(reference.value) else {
-            let hint = suggestion(for: reference.value, among: names)
-            let known = hint.isEmpty && !names.isEmpty ? "; defined: \(names.joined(separator: ", "))" : hint
-            log.error(reference.location, "unknown \(kind) '\(reference.value)'\(known)")
-            return nil
-        }
-        return reference.value
-    }
-
-    /// The case of `Choice` named by `value`, or `nil` after logging the valid names.
-    func choice<Choice: RawRepresentable & CaseIterable>(_ value: Sourced<String>, _ kind: String) -> Choice?
-    where Choice.RawValue == String {
-        if let choice = Choice(rawValue: value.value) { return choice }
-        let names = Choice.allCases.map(\.rawValue)
-        let hint = suggestion(for: value.value, among: names)
-        log.error(
-            value.location,
-            "unknown \(kind) '\(value.value)'\(hint); use one of \(names.joined(separator: ", "))"
-        )
-        return nil
-    }
-
-    /// A balancing policy that this build implements.
-    func policy(_ value: Sourced<String>) -> PolicyKind? {
-        let available = PolicyKind.allCases.filter(\.isAvailable).map(\.rawValue).joined(separator: ", ")
-        guard let policy = PolicyKind(rawValue: value.value) else {
-            let hint = suggestion(for: value.value, among: PolicyKind.allCases.map(\.rawValue))
-            log.error(value.location, "unknown policy '\(value.value)'\(hint); use one of \(available)")
-            return nil
-        }
-        guard policy.isAvailable else {
-            log.error(
-                value.location,
-                "policy '\(value.value)' is not available in this version; use one of \(available)"
-            )
-            return nil
-        }
-        return policy
     }
 }
 

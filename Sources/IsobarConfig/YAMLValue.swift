@@ -93,6 +93,15 @@ struct YAMLValue {
         }
     }
 
+    /// `true` or `false` (YAML's other spellings, such as `yes` and `off`, too).
+    func boolean() -> Sourced<Bool>? {
+        guard node.scalar != nil, tag == Tag.Name.bool.rawValue, let value = node.bool else {
+            typeError("true or false")
+            return nil
+        }
+        return Sourced(value: value, location: location)
+    }
+
     // MARK: - Collections
 
     /// The items of a list, each located at `path[index]`.
@@ -147,7 +156,7 @@ struct YAMLValue {
 
     /// The pairs of a mapping with YAML merge keys (`<<: *defaults`) expanded: merged pairs come after the
     /// mapping's own and only for keys it does not set itself.
-    private func pairsWithMerges(_ mapping: Yams.Node.Mapping) -> [(Yams.Node, Yams.Node)] {
+    func pairsWithMerges(_ mapping: Yams.Node.Mapping) -> [(Yams.Node, Yams.Node)] {
         let isMerge = { (key: Yams.Node) in key.scalar?.string == "<<" && key.tag.rawValue == Tag.Name.merge.rawValue }
         var pairs = mapping.filter { !isMerge($0.key) }.map { ($0.key, $0.value) }
         var taken = Set(pairs.compactMap { $0.0.scalar?.string })
@@ -187,6 +196,7 @@ struct Fields {
     func string(_ key: String) -> Sourced<String>? { value(key)?.string() }
     func number(_ key: String) -> Sourced<Double>? { value(key)?.number() }
     func integer(_ key: String) -> Sourced<Int>? { value(key)?.integer() }
+    func boolean(_ key: String) -> Sourced<Bool>? { value(key)?.boolean() }
     func strings(_ key: String) -> Sourced<[Sourced<String>]>? { value(key)?.list { $0.string() } }
 
     func list<Item>(_ key: String, _ decode: (YAMLValue) -> Item?) -> Sourced<[Item]>? {

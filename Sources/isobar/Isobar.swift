@@ -11,7 +11,7 @@ struct Isobar: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "isobar",
         abstract: "A multi-region LLM gateway mesh.",
-        subcommands: [Up.self, Serve.self, Emulate.self, Check.self]
+        subcommands: [Up.self, Serve.self, Emulate.self, Simulate.self, Plan.self, Calibrate.self, Check.self]
     )
 }
 
@@ -66,21 +66,28 @@ func say(_ line: String) {
 
 struct Check: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Validate topology files; prints file:line: key.path: message for every problem."
+        abstract: "Validate topology and scenario files; prints file:line: key.path: message for every problem."
     )
 
-    @Argument(help: "Topology files.")
+    @Argument(help: "Topology or scenario files (a file with a workload or topology key is a scenario).")
     var files: [String]
 
     func run() async throws {
         var failed = false
         for file in files {
             do {
-                let topology = try TopologyLoader.load(path: file, environment: ProcessInfo.processInfo.environment)
-                say(
-                    "\(file): ok (\(topology.regions.count) regions, \(topology.nodes.count) nodes, "
-                        + "\(topology.backends.count) backends, \(topology.models.count) models)"
-                )
+                switch try ConfigLoader.check(path: file, environment: ProcessInfo.processInfo.environment) {
+                case .topology(let topology):
+                    say(
+                        "\(file): ok (\(topology.regions.count) regions, \(topology.nodes.count) nodes, "
+                            + "\(topology.backends.count) backends, \(topology.models.count) models)"
+                    )
+                case .scenario(let scenario):
+                    say(
+                        "\(file): ok (scenario \(scenario.name): \(scenario.topology.backends.count) replicas, "
+                            + "\(scenario.workloads.count) workloads, policies \(scenario.policies.map(\.rawValue).joined(separator: ", ")))"
+                    )
+                }
             } catch {
                 failed = true
                 FileHandle.standardError.write(Data((error.description + "\n").utf8))

@@ -288,7 +288,7 @@ struct TopologyDiagnosticsTests {
                 "test.yaml:11: backends[1].emulate: required key is missing for engine 'emulated', "
                     + "e.g. emulate: {profile: llama-3.1-8b-h100}",
                 "test.yaml:17: backends[2].emulate.profile: unknown profile 'llama-8b'; use one of instant, "
-                    + "llama-3.1-8b-h100, llama-3.1-70b-h100, llama-2-70b-a100",
+                    + "fixed, llama-3.1-8b-h100, llama-3.1-70b-h100, llama-2-70b-a100",
                 "test.yaml:18: backends[2].emulate.api: unknown api 'grpc'; use one of openai, anthropic",
                 "test.yaml:19: backends[2].emulate.tokens_per_second: must be greater than 0, got 0",
                 "test.yaml:20: backends[2].emulate.first_token_ms: must not be negative, got -1",
