@@ -88,6 +88,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(
+            name: "IsobarBenchmarks",
+            dependencies: ["IsobarModel", "IsobarEngineModel", "IsobarRouting", "IsobarSimulator", "IsobarConfig"],
+            swiftSettings: strict
+        ),
+        .executableTarget(
             name: "isobar",
             dependencies: [
                 "IsobarModel", "IsobarConfig", "IsobarGateway", "IsobarEmulator", "IsobarSimulator",

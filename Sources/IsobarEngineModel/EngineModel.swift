@@ -58,6 +58,8 @@ public struct EngineModel: Sendable {
     public var reportsEveryToken: Bool
 
     private var sequences: [Sequence] = []
+    /// Prompt prefix hashes of each slot, kept apart so `Sequence` stays a plain value that copies freely.
+    private var prefixes: [[UInt64]] = []
     private var freeSlots: [Int] = []
     private var slotOf: [UInt64: Int] = [:]
     private var waiting = Deque<Int>()
@@ -80,7 +82,6 @@ public struct EngineModel: Sendable {
         var ownBlocks = 0
         /// Leading prefix blocks it holds in the cache.
         var sharedPrefixBlocks = 0
-        var prefixHashes: [UInt64]
         var hashBlockTokens: Int
         var blocksPerHash: Int
 
@@ -118,16 +119,18 @@ public struct EngineModel: Sendable {
             id: request.id,
             prompt: request.promptTokens,
             target: request.outputTokens,
-            prefixHashes: profile.prefixCaching ? request.prefixHashes : [],
             hashBlockTokens: request.hashBlockTokens,
             blocksPerHash: perHash
         )
+        let hashes = profile.prefixCaching ? request.prefixHashes : []
         let slot: Int
         if let free = freeSlots.popLast() {
             sequences[free] = sequence
+            prefixes[free] = hashes
             slot = free
         } else {
             sequences.append(sequence)
+            prefixes.append(hashes)
             slot = sequences.count - 1
         }
         slotOf[request.id] = slot
@@ -227,13 +230,13 @@ public struct EngineModel: Sendable {
     private mutating func admitWaiting(budget: inout Int) {
         while budget > 0, running.count < profile.maxNumSeqs, let slot = waiting.first {
             let shared = cachedPrefixBlocks(slot)
-            for k in 0..<shared { cache.retain(sequences[slot].prefixHashes[k]) }
+            for k in 0..<shared { cache.retain(prefixes[slot][k]) }
             sequences[slot].sharedPrefixBlocks = shared
             sequences[slot].computed = sequences[slot].sharedTokens
             let tokens = min(sequences[slot].tokens - sequences[slot].computed, budget)
             let needed = blocksNeeded(slot, computing: tokens)
             guard needed <= freeBlocks + cache.idleBlocks else {
-                for k in 0..<shared { cache.release(sequences[slot].prefixHashes[k]) }
+                for k in 0..<shared { cache.release(prefixes[slot][k]) }
                 sequences[slot].sharedPrefixBlocks = 0
                 sequences[slot].computed = 0
                 return
@@ -257,33 +260,40 @@ public struct EngineModel: Sendable {
         var decodeKV = 0
         var sampled = 0
         var finished = false
-        for entry in batch {
-            let slot = entry.slot
-            let before = sequences[slot].computed
-            tokens += entry.tokens
-            let decoding = sequences[slot].isDecoding
-            if decoding {
-                decodeKV += before + 1
-            } else {
-                prefillTokens += entry.tokens
-                prefillPairs += Double(entry.tokens) * (Double(before) + Double(entry.tokens + 1) / 2)
+        var prefilled = false
+        let reportsEveryToken = self.reportsEveryToken
+        // One pass over the batch through a buffer pointer: no bounds or uniqueness checks per sequence.
+        sequences.withUnsafeMutableBufferPointer { sequences in
+            for entry in batch {
+                let slot = entry.slot
+                let before = sequences[slot].computed
+                tokens += entry.tokens
+                if sequences[slot].isDecoding {
+                    decodeKV += before + 1
+                } else {
+                    prefilled = true
+                    prefillTokens += entry.tokens
+                    prefillPairs += Double(entry.tokens) * (Double(before) + Double(entry.tokens + 1) / 2)
+                }
+                sequences[slot].computed = before + entry.tokens
+                guard sequences[slot].computed == sequences[slot].tokens else { continue }
+                // Every prompt and output token is computed: the step samples the next token.
+                sampled += 1
+                sequences[slot].generated += 1
+                let id = sequences[slot].id
+                if sequences[slot].generated == 1 {
+                    events.append(.firstToken(id))
+                } else if reportsEveryToken {
+                    events.append(.token(id))
+                }
+                if sequences[slot].generated == sequences[slot].target {
+                    events.append(.finished(id))
+                    finished = true
+                }
             }
-            sequences[slot].computed = before + entry.tokens
-            if !decoding { cacheComputedPrefix(slot) }
-            guard sequences[slot].computed == sequences[slot].tokens else { continue }
-            // Every prompt and output token is computed: the step samples the next token.
-            sampled += 1
-            sequences[slot].generated += 1
-            let id = sequences[slot].id
-            if sequences[slot].generated == 1 {
-                events.append(.firstToken(id))
-            } else if reportsEveryToken {
-                events.append(.token(id))
-            }
-            if sequences[slot].generated == sequences[slot].target {
-                events.append(.finished(id))
-                finished = true
-            }
+        }
+        if prefilled, profile.prefixCaching {
+            for entry in batch where sequences[entry.slot].hashBlockTokens > 0 { cacheComputedPrefix(entry.slot) }
         }
         counters.steps += 1
         counters.promptTokens += prefillTokens
@@ -319,14 +329,17 @@ public struct EngineModel: Sendable {
         (tokens + profile.blockSize - 1) / profile.blockSize
     }
 
-    /// Own blocks a sequence must add to compute `tokens` more tokens.
+    /// Own blocks a sequence must add to compute `tokens` more tokens (no division unless one is needed:
+    /// a decode needs a new block only once every `blockSize` tokens).
     private func blocksNeeded(_ slot: Int, computing tokens: Int) -> Int {
         let s = sequences[slot]
-        return max(0, blocks(forTokens: s.computed + tokens - s.sharedTokens) - s.ownBlocks)
+        let uncovered = s.computed + tokens - s.sharedTokens - s.ownBlocks * profile.blockSize
+        return uncovered <= 0 ? 0 : (uncovered + profile.blockSize - 1) / profile.blockSize
     }
 
     /// Takes `count` blocks from the free pool, evicting idle cached prefixes as needed.
     private mutating func take(_ count: Int) {
+        guard count > 0 else { return }
         while freeBlocks < count {
             let freed = cache.evictOldest()
             precondition(freed > 0, "KV pool exhausted: the scheduler checked availability first")
@@ -338,10 +351,11 @@ public struct EngineModel: Sendable {
     /// Leading prefix blocks of a waiting request found in the cache, leaving at least one token to compute.
     private func cachedPrefixBlocks(_ slot: Int) -> Int {
         let s = sequences[slot]
-        guard !s.prefixHashes.isEmpty, !cache.isEmpty else { return 0 }
-        let limit = min(s.prefixHashes.count, (s.tokens - 1) / s.hashBlockTokens)
+        let hashes = prefixes[slot]
+        guard !hashes.isEmpty, !cache.isEmpty else { return 0 }
+        let limit = min(hashes.count, (s.tokens - 1) / s.hashBlockTokens)
         var k = 0
-        while k < limit, cache.contains(s.prefixHashes[k]) { k += 1 }
+        while k < limit, cache.contains(hashes[k]) { k += 1 }
         return k
     }
 
@@ -350,12 +364,12 @@ public struct EngineModel: Sendable {
         while true {
             let s = sequences[slot]
             let next = s.sharedPrefixBlocks
-            guard next < s.prefixHashes.count, (next + 1) * s.hashBlockTokens <= min(s.computed, s.prompt),
-                !cache.contains(s.prefixHashes[next])
+            guard next < prefixes[slot].count, (next + 1) * s.hashBlockTokens <= min(s.computed, s.prompt),
+                !cache.contains(prefixes[slot][next])
             else { return }
             let moved = min(s.blocksPerHash, s.ownBlocks)
             sequences[slot].ownBlocks -= moved
-            cache.insert(s.prefixHashes[next], blocks: moved)
+            cache.insert(prefixes[slot][next], blocks: moved)
             sequences[slot].sharedPrefixBlocks += 1
         }
     }
@@ -363,7 +377,7 @@ public struct EngineModel: Sendable {
     /// Frees a sequence's own blocks and unpins its shared prefix blocks.
     private mutating func releaseKV(_ slot: Int) {
         freeBlocks += sequences[slot].ownBlocks
-        for k in 0..<sequences[slot].sharedPrefixBlocks { cache.release(sequences[slot].prefixHashes[k]) }
+        for k in 0..<sequences[slot].sharedPrefixBlocks { cache.release(prefixes[slot][k]) }
         sequences[slot].ownBlocks = 0
         sequences[slot].sharedPrefixBlocks = 0
     }
@@ -379,7 +393,7 @@ public struct EngineModel: Sendable {
 
     private mutating func retire(_ slot: Int) {
         slotOf[sequences[slot].id] = nil
-        sequences[slot].prefixHashes = []
+        prefixes[slot] = []
         freeSlots.append(slot)
     }
 }

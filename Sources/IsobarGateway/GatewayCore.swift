@@ -47,7 +47,7 @@ final class GatewayCore: Sendable {
         let router = Router(
             topology: topology,
             node: node.name,
-            configuration: RoutingConfiguration(topology: topology)
+            configuration: RoutingConfiguration(topology: topology, explainsDecisions: logger.logLevel <= .trace)
         )
         self.routing = Mutex(RoutingState(router: router, rng: Xoshiro256(seed: seed.next())))
         self.requestPrefix = String(seed.next() & 0xFFFF_FFFF, radix: 16)

@@ -1,13 +1,15 @@
 import IsobarModel
 
-/// What a policy sees of one candidate: which backend it is and how loaded this node believes it is.
+/// What a policy sees of one candidate: which backend it is (an index the router assigned) and how
+/// loaded this node believes it is.
 public struct PolicyCandidate: Sendable, Equatable {
-    public var backend: BackendID
+    /// The router's number for the backend.
+    public var index: Int
     /// Requests this node has in flight on the backend (credited at pick time).
     public var inFlight: Int
 
-    public init(backend: BackendID, inFlight: Int) {
-        self.backend = backend
+    public init(index: Int, inFlight: Int) {
+        self.index = index
         self.inFlight = inFlight
     }
 }

@@ -15,10 +15,17 @@ public struct AttemptPlan: Sendable, Equatable {
     public var decision: RouteDecision
 }
 
+/// One candidate of a decision as the trace line shows it.
+public struct CandidateView: Sendable, Equatable {
+    public var backend: BackendID
+    public var inFlight: Int
+}
+
 /// What a policy saw and picked, for the one trace line per routing decision.
 public struct RouteDecision: Sendable, Equatable {
     public var policy: PolicyKind
-    public var candidates: [PolicyCandidate]
+    /// Every candidate with its load, when the router explains decisions; empty otherwise.
+    public var candidates: [CandidateView]
     public var picked: BackendID
     /// Why this attempt exists: `initial`, or the failure label of the attempt before it.
     public var reason: String

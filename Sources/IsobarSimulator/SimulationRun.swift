@@ -60,12 +60,14 @@ struct SimulationRun {
         var backend = -1
         var firstTokenAt: Double?
         var measured = false
+        var pendingFailure: UpstreamFailure?
     }
 
     enum Event {
         case arrival(workload: Int)
         case deliver(slot: Int, generation: UInt32)
-        case attemptFailed(slot: Int, generation: UInt32, failure: UpstreamFailure)
+        /// The failure waits in the request (`pendingFailure`), so events stay plain values.
+        case attemptFailed(slot: Int, generation: UInt32)
         case retry(slot: Int, generation: UInt32)
         case stepDone(backend: Int, epoch: Int)
         case fault(index: Int, starts: Bool)
@@ -138,8 +140,11 @@ struct SimulationRun {
         case .arrival(let workload): arrive(workload)
         case .deliver(let slot, let generation):
             if requests[slot].generation == generation { deliver(slot) }
-        case .attemptFailed(let slot, let generation, let failure):
-            if requests[slot].generation == generation { attemptFailed(slot, failure) }
+        case .attemptFailed(let slot, let generation):
+            if requests[slot].generation == generation, let failure = requests[slot].pendingFailure {
+                requests[slot].pendingFailure = nil
+                attemptFailed(slot, failure)
+            }
         case .retry(let slot, let generation):
             if requests[slot].generation == generation, let plan = requests[slot].attempt { dispatch(slot, plan) }
         case .stepDone(let backend, let stepEpoch):
@@ -221,15 +226,11 @@ struct SimulationRun {
         let generation = requests[slot].generation
         if partitions[RegionPair(from, backends[backend].region), default: 0] > 0, from != backends[backend].region {
             let timeout = scenario.topology.routing.timeouts.connectMs / 1000
-            queue.schedule(
-                at: now + timeout,
-                .attemptFailed(slot: slot, generation: generation, failure: .timeout(.connect))
-            )
+            requests[slot].pendingFailure = .timeout(.connect)
+            queue.schedule(at: now + timeout, .attemptFailed(slot: slot, generation: generation))
         } else if down[backend] {
-            queue.schedule(
-                at: now + 2 * oneWay,
-                .attemptFailed(slot: slot, generation: generation, failure: .connect("connection refused"))
-            )
+            requests[slot].pendingFailure = .connect("connection refused")
+            queue.schedule(at: now + 2 * oneWay, .attemptFailed(slot: slot, generation: generation))
         } else {
             queue.schedule(at: now + oneWay, .deliver(slot: slot, generation: generation))
         }

@@ -5,7 +5,7 @@ import Testing
 @Suite("Balancing policies")
 struct PolicyTests {
     static func candidates(_ inFlight: [Int]) -> [PolicyCandidate] {
-        inFlight.enumerated().map { PolicyCandidate(backend: BackendID("b\($0.offset)"), inFlight: $0.element) }
+        inFlight.enumerated().map { PolicyCandidate(index: $0.offset, inFlight: $0.element) }
     }
 
     @Test("round-robin visits every candidate once per cycle, in order")
