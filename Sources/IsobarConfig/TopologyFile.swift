@@ -149,18 +149,16 @@ struct EmulateFile {
     var profile: Sourced<String>?
     var api: Sourced<String>?
     var tokensPerSecond: Sourced<Double>?
-    var firstTokenMs: Sourced<Double>?
     var maxConcurrency: Sourced<Int>?
     var fault: FaultFile?
 
     init?(_ value: YAMLValue) {
-        let keys = ["profile", "api", "tokens_per_second", "first_token_ms", "max_concurrency", "fault"]
+        let keys = ["profile", "api", "tokens_per_second", "max_concurrency", "fault"]
         guard let fields = value.fields(keys) else { return nil }
         location = fields.location
         profile = fields.string("profile")
         api = fields.string("api")
         tokensPerSecond = fields.number("tokens_per_second")
-        firstTokenMs = fields.number("first_token_ms")
         maxConcurrency = fields.integer("max_concurrency")
         fault = fields.value("fault").flatMap(FaultFile.init)
     }

@@ -231,7 +231,6 @@ extension TopologyValidator {
             profile: profile ?? "",
             api: api ?? .openai,
             tokensPerSecond: positive(emulate.tokensPerSecond),
-            firstTokenMs: nonNegative(emulate.firstTokenMs),
             maxConcurrency: integer(emulate.maxConcurrency, in: 1...Int.max),
             fault: emulate.fault.flatMap(emulatedFault)
         )

@@ -5,7 +5,7 @@ import NIOCore
 import ServiceLifecycle
 
 /// An emulated engine as a `Service`: an OpenAI- and Anthropic-compatible server whose timing follows an
-/// `EmulatorProfile` and whose `/metrics` use vLLM's names.
+/// `EngineProfile` through the engine model and whose `/metrics` use vLLM's names.
 public final class EmulatorServer: Service, Sendable {
     public let configuration: EmulatorConfiguration
     public let listen: HostPort

@@ -186,15 +186,14 @@ public struct Price: Sendable, Equatable {
 
 /// How an emulated engine behaves.
 public struct EmulateSettings: Sendable, Equatable {
-    /// The engine profile name (see `EngineProfileName`).
+    /// The engine profile: a name in `EngineProfile.presets` (or, in a scenario, in its `profiles`).
     public var profile: String
     /// The protocol the emulated engine speaks.
     public var api: WireAPI
-    /// Decode speed of one sequence, tokens per second; `nil` keeps the profile's.
+    /// If set, every step takes 1/N seconds instead of the profile's step time: each sequence gets N
+    /// tokens per second whatever the batch.
     public var tokensPerSecond: Double?
-    /// Time to first token of an unloaded engine in milliseconds; `nil` keeps the profile's.
-    public var firstTokenMs: Double?
-    /// Sequences decoded at once; more wait in the queue. `nil` keeps the profile's.
+    /// Sequences batched at once (`max_num_seqs`); more wait in the queue. `nil` keeps the profile's.
     public var maxConcurrency: Int?
     /// Answer every request with this failure instead of a completion (for tests and drills).
     public var fault: EmulatedFault?
@@ -203,14 +202,12 @@ public struct EmulateSettings: Sendable, Equatable {
         profile: String,
         api: WireAPI = .openai,
         tokensPerSecond: Double? = nil,
-        firstTokenMs: Double? = nil,
         maxConcurrency: Int? = nil,
         fault: EmulatedFault? = nil
     ) {
         self.profile = profile
         self.api = api
         self.tokensPerSecond = tokensPerSecond
-        self.firstTokenMs = firstTokenMs
         self.maxConcurrency = maxConcurrency
         self.fault = fault
     }

@@ -37,7 +37,7 @@ public struct Planner: Sendable {
         }
 
         public static func format(_ seconds: Double) -> String {
-            seconds >= 1 ? "\(seconds) s" : "\((seconds * 1000 * 10).rounded() / 10) ms"
+            seconds >= 1 ? "\((seconds * 100).rounded() / 100) s" : "\((seconds * 1000 * 10).rounded() / 10) ms"
         }
     }
 

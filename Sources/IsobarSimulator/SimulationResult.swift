@@ -59,13 +59,13 @@ public struct PolicyResult: Sendable, Equatable {
 /// Per-backend samples taken at a fixed interval of simulated time.
 public struct TimeSeries: Sendable, Equatable {
     public var intervalSeconds = 1.0
-    /// Backends in the order of the columns.
+    /// The backends, in the order of the outer arrays below.
     public var backends: [BackendID] = []
-    /// Requests waiting in each backend's queue at each sample.
+    /// `waiting[backend][sample]`: requests waiting in the backend's queue; the first sample is at t = 0.
     public var waiting: [[Int]] = []
-    /// Requests running at each sample.
+    /// `running[backend][sample]`: requests in the backend's batch.
     public var running: [[Int]] = []
-    /// Output tokens per second over each interval.
+    /// `tokensPerSecond[backend][sample]`: output tokens per second over the interval ending at the sample.
     public var tokensPerSecond: [[Double]] = []
 
     public init() {}

@@ -195,6 +195,20 @@ struct Plan: AsyncParsableCommand {
                 "  \(target): \(Planner.Target.format(value)) at the plan (margin \(String(format: "%.0f", margin)) %)"
             )
         }
+        // Evidence that the plan is the smallest: the probe one replica smaller in each group.
+        let planned = Dictionary(uniqueKeysWithValues: plan.groups.map { ($0.name, $0.count) })
+        for group in plan.groups where group.count > 1 {
+            var smaller = planned
+            smaller[group.name] = group.count - 1
+            if let probe = plan.probes.last(where: { $0.counts == smaller }), !probe.meets {
+                let values = zip(targets, probe.values).map {
+                    "\($0.metric.rawValue) p\(Int($0.quantile * 100)) \(Planner.Target.format($1))"
+                }
+                say(
+                    "  with \(group.count - 1) \(group.name) replicas the SLO is missed (\(values.joined(separator: ", ")))"
+                )
+            }
+        }
         say("  \(plan.probes.count) simulations")
         if !plan.feasible {
             say(

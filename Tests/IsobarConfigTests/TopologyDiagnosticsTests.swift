@@ -275,7 +275,7 @@ struct TopologyDiagnosticsTests {
                   profile: llama-8b
                   api: grpc
                   tokens_per_second: 0
-                  first_token_ms: -1
+                  tokens_per_second_typo: -1
                   max_concurrency: 0
                   fault: {status: 302}
               - {name: e3, region: r1, engine: emulaetd, models: [m1]}
@@ -291,7 +291,7 @@ struct TopologyDiagnosticsTests {
                     + "fixed, llama-3.1-8b-h100, llama-3.1-70b-h100, llama-2-70b-a100",
                 "test.yaml:18: backends[2].emulate.api: unknown api 'grpc'; use one of openai, anthropic",
                 "test.yaml:19: backends[2].emulate.tokens_per_second: must be greater than 0, got 0",
-                "test.yaml:20: backends[2].emulate.first_token_ms: must not be negative, got -1",
+                "test.yaml:20: backends[2].emulate.tokens_per_second_typo: unknown key 'tokens_per_second_typo'",
                 "test.yaml:21: backends[2].emulate.max_concurrency: must be at least 1, got 0",
                 "test.yaml:22: backends[2].emulate.fault.status: must be from 400 to 599, got 302",
                 "test.yaml:23: backends[3].engine: unknown engine 'emulaetd' (did you mean 'emulated'?); use one of "

@@ -38,7 +38,6 @@ struct TopologyLoaderTests {
               profile: llama-3.1-8b-h100
               api: anthropic
               tokens_per_second: 50
-              first_token_ms: 0
               max_concurrency: 8
               fault: {status: 503, retry_after_s: 2}
           - name: emu-fixed
@@ -123,7 +122,6 @@ struct TopologyLoaderTests {
                 profile: "llama-3.1-8b-h100",
                 api: .anthropic,
                 tokensPerSecond: 50,
-                firstTokenMs: 0,
                 maxConcurrency: 8,
                 fault: EmulatedFault(status: 503, retryAfterSeconds: 2)
             )
