@@ -161,10 +161,10 @@ public struct Planner: Sendable {
     }
 
     /// Searches the smallest counts; `progress` hears of every probe.
-    public func plan(_ scenario: Scenario, progress: ((Probe) -> Void)? = nil) throws(TraceError) -> Plan {
+    public func plan(_ scenario: Scenario, progress: ((Probe) -> Void)? = nil) throws(SimulatorError) -> Plan {
         var groups = Self.groups(of: scenario.topology)
         var probes: [Probe] = []
-        func probe(_ counts: [String: Int]) throws(TraceError) -> Probe {
+        func probe(_ counts: [String: Int]) throws(SimulatorError) -> Probe {
             let result = try simulator.run(Self.resize(scenario, to: counts), policy: policy)
             let values = targets.map { $0.value(in: result) }
             let rejected = Double(result.rejected + result.failedAfterFirstToken) / Double(max(1, result.arrived))

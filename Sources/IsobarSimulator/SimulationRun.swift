@@ -80,7 +80,7 @@ struct SimulationRun {
         traces: TraceCache,
         sampleInterval: Double,
         record: ((RequestRecord) -> Void)?
-    ) throws(TraceError) {
+    ) throws(SimulatorError) {
         self.scenario = scenario
         var topology = scenario.topology
         topology.routing.policy = policy

@@ -19,7 +19,7 @@ public struct Simulator: Sendable {
         policy: PolicyKind,
         record: ((RequestRecord) -> Void)? = nil,
         progress: ((Double, Int) -> Void)? = nil
-    ) throws(TraceError) -> PolicyResult {
+    ) throws(SimulatorError) -> PolicyResult {
         var run = try SimulationRun(
             scenario: scenario,
             policy: policy,

@@ -229,7 +229,7 @@ struct ReportTests {
         #expect {
             try ReportWriter.write(ReportFixture.result(), to: blocker + "/out")
         } throws: { error in
-            (error as? ReportError)?.path == blocker + "/out"
+            (error as? SimulatorError)?.file == blocker + "/out"
                 && String(describing: error).hasPrefix(blocker + "/out: cannot create")
         }
     }

@@ -120,7 +120,7 @@ struct WorkloadSourceTests {
     @Test func missingTraceFailsTheSource() {
         let file = TraceFile(format: .azure, path: "/nonexistent.csv")
         let workload = Workload(region: "eu", model: "llama", source: .trace(file))
-        #expect(throws: TraceError.self) { try RequestSource(workload: workload, seed: 1, traces: traces) }
+        #expect(throws: SimulatorError.self) { try RequestSource(workload: workload, seed: 1, traces: traces) }
     }
 
     func address<T>(of array: [T]) -> UnsafeRawPointer? {

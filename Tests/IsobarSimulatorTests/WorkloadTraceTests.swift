@@ -138,14 +138,16 @@ struct WorkloadTraceTests {
     )
     func malformedInputIsLocated(format: TraceFile.Format, text: String, expected: String) throws {
         let path = try scratch.file("bad", text)
-        let error = #expect(throws: TraceError.self) { try TraceReader.load(TraceFile(format: format, path: path)) }
+        let error = #expect(throws: SimulatorError.self) { try TraceReader.load(TraceFile(format: format, path: path)) }
         #expect(error?.kind == .malformed)
         #expect(error?.description == "\(path)\(expected.first!.isNumber ? ":" : ": ")\(expected)")
     }
 
     @Test func corruptCompressionIsReported() throws {
         let garbage = try scratch.file("garbage.csv.gz", "TIMESTAMP,ContextTokens,GeneratedTokens\n")
-        let error = #expect(throws: TraceError.self) { try TraceReader.load(TraceFile(format: .azure, path: garbage)) }
+        let error = #expect(throws: SimulatorError.self) {
+            try TraceReader.load(TraceFile(format: .azure, path: garbage))
+        }
         #expect(error?.kind == .corrupt)
         #expect(error?.description == "\(garbage): corrupt gzip data (incorrect header check)")
 
@@ -153,7 +155,7 @@ struct WorkloadTraceTests {
             contentsOf: URL(filePath: WorkloadFixture.trace("sharegpt_8k_filtered_stats_llama2_tokenizer.csv.gz"))
         )
         let truncated = try scratch.file("truncated.csv.gz", whole.prefix(whole.count / 2))
-        let cut = #expect(throws: TraceError.self) {
+        let cut = #expect(throws: SimulatorError.self) {
             try TraceReader.load(TraceFile(format: .lengths, path: truncated))
         }
         #expect(cut?.kind == .corrupt)
@@ -162,12 +164,12 @@ struct WorkloadTraceTests {
 
     @Test func unusableSettingsAreRefused() {
         let file = TraceFile(format: .azure, path: WorkloadFixture.trace("azure_llm_2023_code.csv"), timeScale: 0)
-        let error = #expect(throws: TraceError.self) { try TraceReader.load(file) }
+        let error = #expect(throws: SimulatorError.self) { try TraceReader.load(file) }
         #expect(error?.message == "the time scale must be a positive number")
     }
 
     @Test func missingFileIsUnreadable() {
-        let error = #expect(throws: TraceError.self) {
+        let error = #expect(throws: SimulatorError.self) {
             try TraceReader.load(TraceFile(format: .azure, path: "/nonexistent/trace.csv"))
         }
         #expect(error?.kind == .unreadable)
@@ -176,16 +178,16 @@ struct WorkloadTraceTests {
 
     @Test func malformedCDFIsLocated() throws {
         let decreasing = try scratch.file("cdf.json", "[\n  [64, 0.5],\n  [32, 1.0]\n]\n")
-        let error = #expect(throws: TraceError.self) { try EmpiricalCDF.load(path: decreasing) }
+        let error = #expect(throws: SimulatorError.self) { try EmpiricalCDF.load(path: decreasing) }
         #expect(error?.description == "\(decreasing): [1]: tokens and cumulative fractions must not decrease")
         let broken = try scratch.file("cdf.json", "[\n  [64, 0.5],\n  [128 1.0]\n]\n")
-        let syntax = #expect(throws: TraceError.self) { try EmpiricalCDF.load(path: broken) }
+        let syntax = #expect(throws: SimulatorError.self) { try EmpiricalCDF.load(path: broken) }
         #expect(syntax?.description == "\(broken):3: expected ',' or ']' in array")
         let short = try scratch.file("cdf.json", "{\"source\": \"x\", \"cdf\": [[64, 0.5], [128, 0.9]]}")
-        let unfinished = #expect(throws: TraceError.self) { try EmpiricalCDF.load(path: short) }
+        let unfinished = #expect(throws: SimulatorError.self) { try EmpiricalCDF.load(path: short) }
         #expect(unfinished?.message == "the last cumulative fraction is 0.9, not 1")
         let absent = try scratch.file("cdf.json", "{\"source\": [1, {\"a\": null}]}")
-        let missing = #expect(throws: TraceError.self) { try EmpiricalCDF.load(path: absent) }
+        let missing = #expect(throws: SimulatorError.self) { try EmpiricalCDF.load(path: absent) }
         #expect(missing?.message == "expected [[tokens, cumulative], ...] or an object with a 'cdf' key holding it")
     }
 }

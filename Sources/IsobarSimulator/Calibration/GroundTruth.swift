@@ -33,13 +33,13 @@ public struct GroundTruth: Sendable, Equatable {
     public static func load(
         requests requestsPath: String,
         meta metaPath: String
-    ) throws(CalibrationError) -> GroundTruth {
+    ) throws(SimulatorError) -> GroundTruth {
         let meta = try document(metaPath)
         let engine = meta["engine_kwargs"]
         let cache = meta["kv_cache"]
-        func setting(_ value: JSON?, _ key: String) throws(CalibrationError) -> Int {
+        func setting(_ value: JSON?, _ key: String) throws(SimulatorError) -> Int {
             guard let number = value?.intValue, number > 0 else {
-                throw CalibrationError("\(metaPath): \(key): expected a positive integer")
+                throw SimulatorError(.malformed, file: metaPath, message: "\(key): expected a positive integer")
             }
             return number
         }
@@ -55,35 +55,39 @@ public struct GroundTruth: Sendable, Equatable {
         )
         run.requests = try records(requestsPath)
         guard run.requests.count >= 20 else {
-            throw CalibrationError("\(requestsPath): \(run.requests.count) requests; calibration needs at least 20")
+            throw SimulatorError(
+                .malformed,
+                file: requestsPath,
+                message: "\(run.requests.count) requests; calibration needs at least 20"
+            )
         }
         return run
     }
 
-    private static func document(_ path: String) throws(CalibrationError) -> JSON {
+    private static func document(_ path: String) throws(SimulatorError) -> JSON {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw CalibrationError("\(path): cannot read the file")
+            throw SimulatorError(.unreadable, file: path, message: "cannot read the file")
         }
         do {
             return try JSON(parsing: data)
         } catch {
-            throw CalibrationError("\(path): not valid JSON: \(error)")
+            throw SimulatorError(.malformed, file: path, message: "not valid JSON: \(error)")
         }
     }
 
-    private static func records(_ path: String) throws(CalibrationError) -> [Request] {
+    private static func records(_ path: String) throws(SimulatorError) -> [Request] {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw CalibrationError("\(path): cannot read the file")
+            throw SimulatorError(.unreadable, file: path, message: "cannot read the file")
         }
         var raw: [(queued: Double, prompt: Int, output: Int, first: Double, last: Double)] = []
         for (index, line) in data.split(separator: UInt8(ascii: "\n")).enumerated() {
             let number = index + 1
             guard let json = try? JSON(parsing: line) else {
-                throw CalibrationError("\(path):\(number): not a JSON object")
+                throw SimulatorError.malformed(path, line: number, "not a JSON object")
             }
-            func field(_ key: String) throws(CalibrationError) -> Double {
+            func field(_ key: String) throws(SimulatorError) -> Double {
                 guard let value = json[key]?.doubleValue, value.isFinite else {
-                    throw CalibrationError("\(path):\(number): \(key): expected a number")
+                    throw SimulatorError.malformed(path, line: number, "\(key): expected a number")
                 }
                 return value
             }
@@ -93,7 +97,7 @@ public struct GroundTruth: Sendable, Equatable {
             let first = try field("first_token_ts")
             let last = try field("last_token_ts")
             guard prompt > 0, output > 0, queued <= first, first <= last else {
-                throw CalibrationError("\(path):\(number): timestamps or token counts are inconsistent")
+                throw SimulatorError.malformed(path, line: number, "timestamps or token counts are inconsistent")
             }
             raw.append((queued, prompt, output, first, last))
         }
@@ -108,10 +112,4 @@ public struct GroundTruth: Sendable, Equatable {
             )
         }
     }
-}
-
-/// Why a run cannot be calibrated from.
-public struct CalibrationError: Error, Sendable, Equatable, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
 }

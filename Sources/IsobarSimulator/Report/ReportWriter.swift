@@ -37,17 +37,17 @@ public enum ReportWriter {
     /// Writes `files(result)` into `directory`, creating it (and its parents) if needed, and returns
     /// the paths written. Existing files of the same names are replaced.
     ///
-    /// - Throws: `ReportError` naming the directory or file that could not be written.
+    /// - Throws: `SimulatorError` naming the directory or file that could not be written.
     @discardableResult
     public static func write(
         _ result: ScenarioResult,
         to directory: String,
         includeWallTime: Bool = true
-    ) throws(ReportError) -> [String] {
+    ) throws(SimulatorError) -> [String] {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
-            throw ReportError(path: directory, message: "cannot create the report directory", cause: error)
+            throw SimulatorError.unwritable(directory, "cannot create the report directory", cause: error)
         }
         var written: [String] = []
         let base = URL(fileURLWithPath: directory, isDirectory: true)
@@ -56,33 +56,11 @@ public enum ReportWriter {
             do {
                 try Data(file.contents.utf8).write(to: url, options: .atomic)
             } catch {
-                throw ReportError(path: url.path, message: "cannot write the report file", cause: error)
+                throw SimulatorError.unwritable(url.path, "cannot write the report file", cause: error)
             }
             written.append(url.path)
         }
         return written
-    }
-}
-
-/// A report file or directory that could not be written.
-///
-/// `description` is what a user sees: `path: message (cause)`.
-public struct ReportError: Error, Sendable, CustomStringConvertible {
-    /// The directory or file concerned.
-    public var path: String
-    /// What failed.
-    public var message: String
-    /// The underlying file-system error, in words.
-    public var cause: String?
-
-    public init(path: String, message: String, cause: (any Error)? = nil) {
-        self.path = path
-        self.message = message
-        self.cause = cause.map { String(describing: $0) }
-    }
-
-    public var description: String {
-        "\(path): \(message)" + (cause.map { " (\($0))" } ?? "")
     }
 }
 

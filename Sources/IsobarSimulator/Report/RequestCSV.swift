@@ -46,19 +46,19 @@ public final class RequestCSVFile {
 
     /// Creates (or truncates) the file at `path`, creating its directory if needed, and writes the header.
     ///
-    /// - Throws: `ReportError` naming the path.
-    public init(path: String) throws(ReportError) {
+    /// - Throws: `SimulatorError` naming the path.
+    public init(path: String) throws(SimulatorError) {
         self.path = path
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
-            throw ReportError(path: directory, message: "cannot create the directory of the request CSV", cause: error)
+            throw SimulatorError.unwritable(directory, "cannot create the directory of the request CSV", cause: error)
         }
         guard FileManager.default.createFile(atPath: path, contents: nil),
             let handle = FileHandle(forWritingAtPath: path)
         else {
-            throw ReportError(path: path, message: "cannot create the request CSV")
+            throw SimulatorError.unwritable(path, "cannot create the request CSV")
         }
         self.handle = handle
         buffer.append(contentsOf: RequestCSV.header.utf8)
@@ -67,8 +67,8 @@ public final class RequestCSVFile {
 
     /// Appends the row of `record`.
     ///
-    /// - Throws: `ReportError` when the buffered rows cannot be written.
-    public func append(_ record: RequestRecord) throws(ReportError) {
+    /// - Throws: `SimulatorError` when the buffered rows cannot be written.
+    public func append(_ record: RequestRecord) throws(SimulatorError) {
         buffer.append(contentsOf: RequestCSV.row(record).utf8)
         buffer.append(0x0A)
         if buffer.count >= Self.flushThreshold { try flush() }
@@ -76,22 +76,22 @@ public final class RequestCSVFile {
 
     /// Writes the buffered rows and closes the file. Call once, after the last `append`.
     ///
-    /// - Throws: `ReportError` when the rest cannot be written or the file cannot be closed.
-    public func close() throws(ReportError) {
+    /// - Throws: `SimulatorError` when the rest cannot be written or the file cannot be closed.
+    public func close() throws(SimulatorError) {
         try flush()
         do {
             try handle.close()
         } catch {
-            throw ReportError(path: path, message: "cannot close the request CSV", cause: error)
+            throw SimulatorError.unwritable(path, "cannot close the request CSV", cause: error)
         }
     }
 
-    private func flush() throws(ReportError) {
+    private func flush() throws(SimulatorError) {
         guard !buffer.isEmpty else { return }
         do {
             try handle.write(contentsOf: buffer)
         } catch {
-            throw ReportError(path: path, message: "cannot write the request CSV", cause: error)
+            throw SimulatorError.unwritable(path, "cannot write the request CSV", cause: error)
         }
         buffer.removeAll(keepingCapacity: true)
     }

@@ -8,7 +8,7 @@ public enum EmpiricalCDF {
     ///
     /// The points must have non-decreasing tokens and cumulative fractions in [0, 1], the last fraction 1.
     /// Syntax errors name the line; problems with a point name it by its index (`cdf[3]`).
-    public static func load(path: String) throws(TraceError) -> [(tokens: Double, cumulative: Double)] {
+    public static func load(path: String) throws(SimulatorError) -> [(tokens: Double, cumulative: Double)] {
         let bytes = try TraceInput.contents(path: path)
         let document: JSON
         switch bytes.withUnsafeBytes({ JSON.parse($0) }) {
@@ -33,7 +33,7 @@ public enum EmpiricalCDF {
     private static func points(
         of document: JSON,
         file: String
-    ) throws(TraceError) -> [(tokens: Double, cumulative: Double)] {
+    ) throws(SimulatorError) -> [(tokens: Double, cumulative: Double)] {
         let path = document.objectValue == nil ? "" : "cdf"
         guard let pairs = document.objectValue?["cdf"]?.arrayValue ?? document.arrayValue else {
             throw .malformed(
@@ -50,7 +50,7 @@ public enum EmpiricalCDF {
                 throw .malformed(
                     file,
                     line: 0,
-                    "\(path)[\(index)]: expected [tokens, cumulative], got \(TraceError.quote(pair.text))"
+                    "\(path)[\(index)]: expected [tokens, cumulative], got \(SimulatorError.quote(pair.text))"
                 )
             }
             if let problem = problem((tokens, cumulative), after: points.last) {

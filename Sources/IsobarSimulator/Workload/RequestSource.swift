@@ -51,7 +51,7 @@ public struct RequestSource: Sendable {
     /// A source for `workload` drawing from `seed`; traces it names are read through `traces`.
     ///
     /// Distributions and arrival parameters must be valid (their `problem` is nil); an invalid one traps.
-    public init(workload: Workload, seed: UInt64, traces: TraceCache) throws(TraceError) {
+    public init(workload: Workload, seed: UInt64, traces: TraceCache) throws(SimulatorError) {
         var mix = SplitMix64(seed: seed)
         arrivalRNG = Xoshiro256(seed: mix.next())
         lengthRNG = Xoshiro256(seed: mix.next())
@@ -70,7 +70,7 @@ public struct RequestSource: Sendable {
     }
 
     /// A source for workload `index` of `scenario`, seeded by `seed(scenarioSeed:workloadIndex:)`.
-    public init(scenario: Scenario, workloadIndex index: Int, traces: TraceCache) throws(TraceError) {
+    public init(scenario: Scenario, workloadIndex index: Int, traces: TraceCache) throws(SimulatorError) {
         let seed = Self.seed(scenarioSeed: scenario.seed, workloadIndex: index)
         try self.init(workload: scenario.workloads[index], seed: seed, traces: traces)
     }

@@ -19,7 +19,7 @@ public final class TraceCache: Sendable {
     public init() {}
 
     /// The records of `file`, read on first use.
-    public func records(_ file: TraceFile) throws(TraceError) -> [TraceRecord] {
+    public func records(_ file: TraceFile) throws(SimulatorError) -> [TraceRecord] {
         let key = Key(path: file.path, format: file.format, timeScale: file.timeScale)
         if let records = loaded.withLock({ $0[key] }) { return records }
         let records = try TraceReader.load(file)

@@ -15,8 +15,8 @@ enum TraceInput {
     /// Calls `body` with each chunk of the file's (decompressed) content, in order.
     static func forEachChunk(
         path: String,
-        _ body: (UnsafeBufferPointer<UInt8>) throws(TraceError) -> Void
-    ) throws(TraceError) {
+        _ body: (UnsafeBufferPointer<UInt8>) throws(SimulatorError) -> Void
+    ) throws(SimulatorError) {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw unreadable(path, "cannot open") }
         defer { close(fd) }
@@ -41,22 +41,22 @@ enum TraceInput {
     /// without a newline counts.
     static func forEachLine(
         path: String,
-        _ body: (_ line: UnsafeBufferPointer<UInt8>, _ number: Int) throws(TraceError) -> Void
-    ) throws(TraceError) {
+        _ body: (_ line: UnsafeBufferPointer<UInt8>, _ number: Int) throws(SimulatorError) -> Void
+    ) throws(SimulatorError) {
         var splitter = LineSplitter()
-        try forEachChunk(path: path) { (chunk) throws(TraceError) in try splitter.feed(chunk, body) }
+        try forEachChunk(path: path) { (chunk) throws(SimulatorError) in try splitter.feed(chunk, body) }
         try splitter.finish(body)
     }
 
     /// The whole (decompressed) content of a small file.
-    static func contents(path: String) throws(TraceError) -> [UInt8] {
+    static func contents(path: String) throws(SimulatorError) -> [UInt8] {
         var bytes: [UInt8] = []
         try forEachChunk(path: path) { chunk in bytes.append(contentsOf: chunk) }
         return bytes
     }
 
-    private static func unreadable(_ path: String, _ what: String) -> TraceError {
-        TraceError(.unreadable, file: path, message: "\(what): \(String(cString: strerror(errno)))")
+    private static func unreadable(_ path: String, _ what: String) -> SimulatorError {
+        SimulatorError(.unreadable, file: path, message: "\(what): \(String(cString: strerror(errno)))")
     }
 }
 
@@ -67,8 +67,8 @@ private struct LineSplitter {
 
     mutating func feed(
         _ chunk: UnsafeBufferPointer<UInt8>,
-        _ body: (UnsafeBufferPointer<UInt8>, Int) throws(TraceError) -> Void
-    ) throws(TraceError) {
+        _ body: (UnsafeBufferPointer<UInt8>, Int) throws(SimulatorError) -> Void
+    ) throws(SimulatorError) {
         guard let base = chunk.baseAddress else { return }
         var start = 0
         while start < chunk.count,
@@ -87,23 +87,25 @@ private struct LineSplitter {
         carry.append(contentsOf: chunk[start...])
     }
 
-    mutating func finish(_ body: (UnsafeBufferPointer<UInt8>, Int) throws(TraceError) -> Void) throws(TraceError) {
+    mutating func finish(
+        _ body: (UnsafeBufferPointer<UInt8>, Int) throws(SimulatorError) -> Void
+    ) throws(SimulatorError) {
         if !carry.isEmpty { try flush(body) }
     }
 
     private mutating func flush(
-        _ body: (UnsafeBufferPointer<UInt8>, Int) throws(TraceError) -> Void
-    ) throws(TraceError) {
+        _ body: (UnsafeBufferPointer<UInt8>, Int) throws(SimulatorError) -> Void
+    ) throws(SimulatorError) {
         number += 1
         let number = number
-        try carry.withUnsafeBufferPointer { (line) throws(TraceError) in try Self.deliver(line, number, body) }
+        try carry.withUnsafeBufferPointer { (line) throws(SimulatorError) in try Self.deliver(line, number, body) }
         carry.removeAll(keepingCapacity: true)
     }
 
     private mutating func emit(
         _ line: UnsafeBufferPointer<UInt8>,
-        _ body: (UnsafeBufferPointer<UInt8>, Int) throws(TraceError) -> Void
-    ) throws(TraceError) {
+        _ body: (UnsafeBufferPointer<UInt8>, Int) throws(SimulatorError) -> Void
+    ) throws(SimulatorError) {
         number += 1
         try Self.deliver(line, number, body)
     }
@@ -112,8 +114,8 @@ private struct LineSplitter {
     private static func deliver(
         _ line: UnsafeBufferPointer<UInt8>,
         _ number: Int,
-        _ body: (UnsafeBufferPointer<UInt8>, Int) throws(TraceError) -> Void
-    ) throws(TraceError) {
+        _ body: (UnsafeBufferPointer<UInt8>, Int) throws(SimulatorError) -> Void
+    ) throws(SimulatorError) {
         let trimmed = line.last == UInt8(ascii: "\r") ? UnsafeBufferPointer(rebasing: line.dropLast()) : line
         try body(trimmed, number)
     }
@@ -128,14 +130,14 @@ private final class Inflater {
     private var ended = false
     private var started = false
 
-    init(file: String) throws(TraceError) {
+    init(file: String) throws(SimulatorError) {
         self.file = file
         stream.initialize(to: z_stream())
         let status = inflateInit2_(stream, 15 + 32, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
         guard status == Z_OK else {
             stream.deallocate()
             output.deallocate()
-            throw TraceError(.corrupt, file: file, message: "zlib cannot start (status \(status))")
+            throw SimulatorError(.corrupt, file: file, message: "zlib cannot start (status \(status))")
         }
     }
 
@@ -148,8 +150,8 @@ private final class Inflater {
     /// Inflates one chunk of compressed input, handing each piece of output to `body`.
     func inflate(
         _ input: UnsafeBufferPointer<UInt8>,
-        _ body: (UnsafeBufferPointer<UInt8>) throws(TraceError) -> Void
-    ) throws(TraceError) {
+        _ body: (UnsafeBufferPointer<UInt8>) throws(SimulatorError) -> Void
+    ) throws(SimulatorError) {
         stream.pointee.next_in = UnsafeMutablePointer(mutating: input.baseAddress)
         stream.pointee.avail_in = UInt32(input.count)
         while true {
@@ -175,15 +177,15 @@ private final class Inflater {
     }
 
     /// Checks that the compressed data ended where the file did.
-    func finish() throws(TraceError) {
+    func finish() throws(SimulatorError) {
         guard ended else {
             let what = started ? "truncated gzip data: the file ends inside the compressed stream" : "empty gzip file"
-            throw TraceError(.corrupt, file: file, message: what)
+            throw SimulatorError(.corrupt, file: file, message: what)
         }
     }
 
-    private func corrupt() -> TraceError {
+    private func corrupt() -> SimulatorError {
         let reason = stream.pointee.msg.map { String(cString: $0) } ?? "unknown zlib error"
-        return TraceError(.corrupt, file: file, message: "corrupt gzip data (\(reason))")
+        return SimulatorError(.corrupt, file: file, message: "corrupt gzip data (\(reason))")
     }
 }

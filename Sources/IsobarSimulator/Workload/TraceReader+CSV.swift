@@ -2,11 +2,11 @@
 
 extension TraceReader {
     /// Reads an Azure LLM inference trace: `TIMESTAMP,ContextTokens,GeneratedTokens`.
-    static func readAzure(path: String) throws(TraceError) -> [TraceRecord] {
+    static func readAzure(path: String) throws(SimulatorError) -> [TraceRecord] {
         var records: [TraceRecord] = []
         var origin: CSVTimestamp?
         try readCSV(path: path, columns: ["TIMESTAMP", "ContextTokens", "GeneratedTokens"]) {
-            (row) throws(TraceError) in
+            (row) throws(SimulatorError) in
             let time = try row.timestamp(0)
             let start = origin ?? time
             origin = start
@@ -18,9 +18,9 @@ extension TraceReader {
     }
 
     /// Reads a length-only trace: `num_prefill_tokens,num_decode_tokens,...`; every record arrives at 0.
-    static func readLengths(path: String) throws(TraceError) -> [TraceRecord] {
+    static func readLengths(path: String) throws(SimulatorError) -> [TraceRecord] {
         var records: [TraceRecord] = []
-        try readCSV(path: path, columns: ["num_prefill_tokens", "num_decode_tokens"]) { (row) throws(TraceError) in
+        try readCSV(path: path, columns: ["num_prefill_tokens", "num_decode_tokens"]) { (row) throws(SimulatorError) in
             records.append(record(arrival: 0, prompt: try row.count(0), output: try row.count(1)))
         }
         return records
@@ -31,11 +31,11 @@ extension TraceReader {
     private static func readCSV(
         path: String,
         columns: [String],
-        _ body: (CSVRow) throws(TraceError) -> Void
-    ) throws(TraceError) {
+        _ body: (CSVRow) throws(SimulatorError) -> Void
+    ) throws(SimulatorError) {
         var positions: [Int]?
         var fields: [Range<Int>] = []
-        try TraceInput.forEachLine(path: path) { (line, number) throws(TraceError) in
+        try TraceInput.forEachLine(path: path) { (line, number) throws(SimulatorError) in
             CSVRow.split(line, into: &fields)
             guard fields.count > 1 || !fields[0].isEmpty else { return }
             let known: [Int]
@@ -68,26 +68,26 @@ struct CSVRow {
     let names: [String]
 
     /// The token count in field `index`.
-    func count(_ index: Int) throws(TraceError) -> UInt64 {
+    func count(_ index: Int) throws(SimulatorError) -> UInt64 {
         let text = field(index)
         guard let value = Self.decimal(text) else {
             throw .malformed(
                 file,
                 line: number,
-                "\(names[index]): expected a non-negative integer, got \(TraceError.quote(text))"
+                "\(names[index]): expected a non-negative integer, got \(SimulatorError.quote(text))"
             )
         }
         return try TraceReader.tokens(value, column: names[index], file: file, line: number)
     }
 
     /// The timestamp in field `index`.
-    func timestamp(_ index: Int) throws(TraceError) -> CSVTimestamp {
+    func timestamp(_ index: Int) throws(SimulatorError) -> CSVTimestamp {
         let text = field(index)
         guard let time = CSVTimestamp(text) else {
             throw .malformed(
                 file,
                 line: number,
-                "\(names[index]): expected a time like 2023-11-16 18:17:03.9799600, got \(TraceError.quote(text))"
+                "\(names[index]): expected a time like 2023-11-16 18:17:03.9799600, got \(SimulatorError.quote(text))"
             )
         }
         return time
@@ -141,7 +141,7 @@ struct CSVRow {
         columns: [String],
         file: String,
         line number: Int
-    ) throws(TraceError) -> [Int]? {
+    ) throws(SimulatorError) -> [Int]? {
         guard isHeader(line, fields) else { return nil }
         let names = fields.map { String(decoding: UnsafeBufferPointer(rebasing: line[$0]), as: UTF8.self) }
         var positions: [Int] = []

@@ -5,9 +5,9 @@ import IsobarWire
 extension TraceReader {
     /// Reads a Mooncake trace: one JSON object per line with `timestamp` (milliseconds), `input_length`,
     /// `output_length` and optionally `hash_ids` (prefix-block hashes). Other keys are ignored.
-    static func readMooncake(path: String) throws(TraceError) -> [TraceRecord] {
+    static func readMooncake(path: String) throws(SimulatorError) -> [TraceRecord] {
         var records: [TraceRecord] = []
-        try TraceInput.forEachLine(path: path) { (line, number) throws(TraceError) in
+        try TraceInput.forEachLine(path: path) { (line, number) throws(SimulatorError) in
             guard line.contains(where: { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") }) else { return }
             switch JSON.parse(UnsafeRawBufferPointer(line)) {
             case .success(let value): records.append(try mooncakeRecord(value, file: path, line: number))
@@ -18,16 +18,16 @@ extension TraceReader {
         return records
     }
 
-    private static func mooncakeRecord(_ value: JSON, file: String, line: Int) throws(TraceError) -> TraceRecord {
+    private static func mooncakeRecord(_ value: JSON, file: String, line: Int) throws(SimulatorError) -> TraceRecord {
         guard let object = value.objectValue else { throw .malformed(file, line: line, "expected a JSON object") }
-        func wrong(_ key: String, _ expected: String) -> TraceError {
-            let found = object[key].map { "got \(TraceError.quote($0.text))" } ?? "it is missing"
+        func wrong(_ key: String, _ expected: String) -> SimulatorError {
+            let found = object[key].map { "got \(SimulatorError.quote($0.text))" } ?? "it is missing"
             return .malformed(file, line: line, "\(key): expected \(expected), \(found)")
         }
         guard let milliseconds = object["timestamp"]?.doubleValue, milliseconds >= 0, milliseconds.isFinite else {
             throw wrong("timestamp", "a non-negative number of milliseconds")
         }
-        func length(_ key: String) throws(TraceError) -> UInt64 {
+        func length(_ key: String) throws(SimulatorError) -> UInt64 {
             guard let number = object[key].flatMap(unsigned) else { throw wrong(key, "a non-negative integer") }
             return try tokens(number, column: key, file: file, line: line)
         }

@@ -37,7 +37,7 @@ public enum TraceReader {
     static let maximumTokens: UInt64 = 1_000_000_000
 
     /// Reads every record of `file`.
-    public static func load(_ file: TraceFile) throws(TraceError) -> [TraceRecord] {
+    public static func load(_ file: TraceFile) throws(SimulatorError) -> [TraceRecord] {
         if let problem = file.problem { throw .malformed(file.path, line: 0, problem) }
         var records: [TraceRecord]
         switch file.format {
@@ -64,7 +64,7 @@ public enum TraceReader {
     }
 
     /// A token count checked against `maximumTokens`; `column` names the field in an error.
-    static func tokens(_ value: UInt64, column: String, file: String, line: Int) throws(TraceError) -> UInt64 {
+    static func tokens(_ value: UInt64, column: String, file: String, line: Int) throws(SimulatorError) -> UInt64 {
         guard value <= maximumTokens else {
             throw .malformed(file, line: line, "\(column): \(value) is too large (at most \(maximumTokens))")
         }

@@ -1,10 +1,11 @@
-/// A problem with a workload input file (a trace or a length CDF), located by file and line.
+/// The simulator's one error type: a problem with a file it reads (a trace, a length CDF, a calibration
+/// run) or writes (reports), located by file and line.
 ///
 /// `description` is the form a user sees: `file:line: message`, for example
 /// `simulator/traces/x.csv:17: ContextTokens: expected a non-negative integer, got 'abc'`.
-/// Problems that belong to no line (the file cannot be opened, its compression is corrupt) print as
-/// `file: message`.
-public struct TraceError: Error, Sendable, Equatable, CustomStringConvertible {
+/// Problems that belong to no line (the file cannot be opened, its compression is corrupt, a report
+/// cannot be written) print as `file: message`.
+public struct SimulatorError: Error, Sendable, Equatable, CustomStringConvertible {
     /// What kind of problem it is.
     public enum Kind: Sendable, Equatable {
         /// The file could not be opened or read.
@@ -13,6 +14,8 @@ public struct TraceError: Error, Sendable, Equatable, CustomStringConvertible {
         case corrupt
         /// The content does not have the expected form (a row, a field, a JSON value).
         case malformed
+        /// A report file or directory could not be written.
+        case unwritable
     }
 
     public var kind: Kind
@@ -33,9 +36,14 @@ public struct TraceError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String { line > 0 ? "\(file):\(line): \(message)" : "\(file): \(message)" }
 }
 
-extension TraceError {
-    static func malformed(_ file: String, line: Int, _ message: String) -> TraceError {
-        TraceError(.malformed, file: file, line: line, message: message)
+extension SimulatorError {
+    static func malformed(_ file: String, line: Int, _ message: String) -> SimulatorError {
+        SimulatorError(.malformed, file: file, line: line, message: message)
+    }
+
+    /// A file that could not be written, with the file system's reason.
+    static func unwritable(_ path: String, _ message: String, cause: (any Error)? = nil) -> SimulatorError {
+        SimulatorError(.unwritable, file: path, message: message + (cause.map { " (\($0))" } ?? ""))
     }
 
     /// An input fragment quoted for a message, cut to a readable length.
