@@ -105,7 +105,12 @@ let package = Package(
 
         // MARK: - Tests
         .testTarget(name: "IsobarModelTests", dependencies: ["IsobarModel"], swiftSettings: strict),
-        .testTarget(name: "IsobarWireTests", dependencies: ["IsobarWire"], swiftSettings: strict),
+        .testTarget(
+            name: "IsobarWireTests",
+            dependencies: ["IsobarWire", "IsobarModel"],
+            exclude: ["Fixtures"],
+            swiftSettings: strict
+        ),
         .testTarget(name: "IsobarRoutingTests", dependencies: ["IsobarRouting"], swiftSettings: strict),
         .testTarget(name: "IsobarConfigTests", dependencies: ["IsobarConfig"], swiftSettings: strict),
         .testTarget(name: "IsobarEngineModelTests", dependencies: ["IsobarEngineModel"], swiftSettings: strict),

@@ -4,8 +4,8 @@ import Yams
 /// located. Decoding it checks only YAML types and key names; `ScenarioValidator` checks the rest.
 struct ScenarioFile {
     static let keys = [
-        "name", "seed", "requests", "duration_s", "warmup_s", "scrape_interval_ms", "topology", "profiles", "workload",
-        "network", "faults", "policies", "slo",
+        "name", "seed", "requests", "duration_s", "warmup_s", "scrape_interval_ms", "load", "topology", "profiles",
+        "workload", "network", "faults", "policies", "slo",
     ]
 
     var location: Location
@@ -15,6 +15,8 @@ struct ScenarioFile {
     var durationSeconds: Sourced<Double>?
     var warmupSeconds: Sourced<Double>?
     var scrapeIntervalMs: Sourced<Double>?
+    /// The share of the fleet's capacity the workload's rates represent.
+    var load: Sourced<Double>?
     /// A path to a topology file, or the topology itself (checked by the validator).
     var topology: YAMLValue?
     /// Profile names with the paths of their files.
@@ -37,6 +39,7 @@ struct ScenarioFile {
         durationSeconds = fields.number("duration_s")
         warmupSeconds = fields.number("warmup_s")
         scrapeIntervalMs = fields.number("scrape_interval_ms")
+        load = fields.number("load")
         topology = fields.value("topology")
         profiles = fields.value("profiles")?.entries()?.compactMap { key, value in
             value.string().map { (key, $0) }

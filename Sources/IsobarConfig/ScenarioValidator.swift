@@ -40,6 +40,7 @@ struct ScenarioValidator: Validating {
         let slo = checkSLO()
         let seed = integer(file.seed, in: 0...Int.max).map(UInt64.init) ?? 42
         let scrape = positive(file.scrapeIntervalMs).map { $0 / 1000 } ?? 0.25
+        let load = positive(file.load)
         let otherFiles = profiles.problems + fleet.problems
         guard log.count == before, otherFiles.isEmpty, let topology = fleet.fleet?.topology, let name, let stop else {
             return (nil, otherFiles)
@@ -56,7 +57,8 @@ struct ScenarioValidator: Validating {
             policies: policies,
             slo: slo,
             scrapeIntervalSeconds: scrape,
-            warmupSeconds: warmup
+            warmupSeconds: warmup,
+            load: load
         )
         return (scenario, [])
     }

@@ -118,14 +118,18 @@ struct CapacityFile {
     var decodeTokensPerSecond: Sourced<Double>?
     var maxConcurrency: Sourced<Int>?
     var contextWindow: Sourced<Int>?
+    var kvCacheTokens: Sourced<Int>?
 
     init?(_ value: YAMLValue) {
-        let keys = ["prefill_tokens_per_s", "decode_tokens_per_s", "max_concurrency", "context_window"]
+        let keys = [
+            "prefill_tokens_per_s", "decode_tokens_per_s", "max_concurrency", "context_window", "kv_cache_tokens",
+        ]
         guard let fields = value.fields(keys) else { return nil }
         prefillTokensPerSecond = fields.number("prefill_tokens_per_s")
         decodeTokensPerSecond = fields.number("decode_tokens_per_s")
         maxConcurrency = fields.integer("max_concurrency")
         contextWindow = fields.integer("context_window")
+        kvCacheTokens = fields.integer("kv_cache_tokens")
     }
 }
 
@@ -223,9 +227,14 @@ struct RoutingFile {
     var totalMs: Sourced<Double>?
     var consecutiveFailures: Sourced<Int>?
     var cooldownSeconds: Sourced<Double>?
+    var balancing: Fields?
+    var admission: Fields?
+    var debugHeader: Sourced<Bool>?
 
     init?(_ value: YAMLValue) {
-        let keys = ["policy", "proximity", "retries", "timeouts", "circuit_breaker"]
+        let keys = [
+            "policy", "proximity", "retries", "timeouts", "circuit_breaker", "balancing", "admission", "debug_header",
+        ]
         guard let fields = value.fields(keys) else { return nil }
         policy = fields.string("policy")
         hysteresisMs = fields.fields("proximity", ["hysteresis_ms"])?.number("hysteresis_ms")
@@ -244,6 +253,18 @@ struct RoutingFile {
             consecutiveFailures = breaker.integer("consecutive_failures")
             cooldownSeconds = breaker.number("cooldown_s")
         }
+        balancing = fields.fields(
+            "balancing",
+            [
+                "scrape_interval_ms", "stale_after_ms", "stale_penalty_ms", "affinity_budget_ms", "output_quantile",
+                "kv_pressure_ms",
+            ]
+        )
+        admission = fields.fields(
+            "admission",
+            ["max_queue_per_endpoint", "max_predicted_ttft_ms", "wait_queue_requests", "max_wait_ms"]
+        )
+        debugHeader = fields.boolean("debug_header")
     }
 }
 

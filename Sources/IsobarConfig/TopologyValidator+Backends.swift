@@ -198,7 +198,8 @@ extension TopologyValidator {
             prefillTokensPerSecond: positive(capacity.prefillTokensPerSecond),
             decodeTokensPerSecond: positive(capacity.decodeTokensPerSecond),
             maxConcurrency: integer(capacity.maxConcurrency, in: 1...Int.max),
-            contextWindow: integer(capacity.contextWindow, in: 1...Int.max)
+            contextWindow: integer(capacity.contextWindow, in: 1...Int.max),
+            kvCacheTokens: integer(capacity.kvCacheTokens, in: 1...Int.max)
         )
     }
 

@@ -36,7 +36,49 @@ extension TopologyValidator {
             proximityHysteresisMs: nonNegative(routing.hysteresisMs) ?? defaults.proximityHysteresisMs,
             retries: retries,
             timeouts: timeouts,
-            circuitBreaker: breaker
+            circuitBreaker: breaker,
+            balancing: checkBalancing(routing.balancing),
+            admission: checkAdmission(routing.admission),
+            debugHeader: routing.debugHeader?.value ?? defaults.debugHeader
+        )
+    }
+
+    /// `routing.balancing`: milliseconds in the file, seconds in the value.
+    private func checkBalancing(_ fields: Fields?) -> BalancingSettings {
+        let defaults = BalancingSettings()
+        guard let fields else { return defaults }
+        func ms(_ key: String, _ fallback: Double, positiveOnly: Bool = false) -> Double {
+            let value = positiveOnly ? positive(fields.number(key)) : nonNegative(fields.number(key))
+            return value.map { $0 / 1000 } ?? fallback
+        }
+        var quantile = defaults.outputQuantile
+        if let q = fields.number("output_quantile") {
+            if q.value > 0, q.value < 1 {
+                quantile = q.value
+            } else {
+                log.error(q.location, "must be between 0 and 1 (exclusive), got \(format(q.value))")
+            }
+        }
+        return BalancingSettings(
+            scrapeIntervalSeconds: ms("scrape_interval_ms", defaults.scrapeIntervalSeconds, positiveOnly: true),
+            staleAfterSeconds: ms("stale_after_ms", defaults.staleAfterSeconds, positiveOnly: true),
+            stalePenaltySeconds: ms("stale_penalty_ms", defaults.stalePenaltySeconds),
+            affinityBudgetSeconds: ms("affinity_budget_ms", defaults.affinityBudgetSeconds),
+            outputQuantile: quantile,
+            kvPressureSeconds: ms("kv_pressure_ms", defaults.kvPressureSeconds)
+        )
+    }
+
+    /// `routing.admission`.
+    private func checkAdmission(_ fields: Fields?) -> AdmissionSettings {
+        let defaults = AdmissionSettings()
+        guard let fields else { return defaults }
+        return AdmissionSettings(
+            maxQueuePerEndpoint: integer(fields.integer("max_queue_per_endpoint"), in: 1...Int.max),
+            maxPredictedTTFTSeconds: positive(fields.number("max_predicted_ttft_ms")).map { $0 / 1000 },
+            waitQueueRequests: integer(fields.integer("wait_queue_requests"), in: 0...1_000_000)
+                ?? defaults.waitQueueRequests,
+            maxWaitSeconds: positive(fields.number("max_wait_ms")).map { $0 / 1000 } ?? defaults.maxWaitSeconds
         )
     }
 

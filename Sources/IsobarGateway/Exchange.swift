@@ -31,6 +31,8 @@ final class Exchange {
     /// An attempt waiting for its backoff to end.
     var pendingRetry: (plan: AttemptPlan, task: Scheduled<Void>, since: Instant)?
     var totalTimer: Scheduled<Void>?
+    /// While the router holds the request: wakes the router when the hold runs out.
+    var holdTimer: Scheduled<Void>?
     var finished = false
     var firstTokenAt: Instant?
     /// Time spent waiting on upstreams and in backoff; the rest is gateway overhead.
@@ -55,7 +57,9 @@ final class Exchange {
             stream: fields.stream && operation.generates,
             maxTokens: fields.maxTokens,
             promptTokens: fields.promptTokensEstimate,
-            user: fields.user
+            user: fields.user,
+            prefixHashes: request.body.withUnsafeReadableBytes { fields.prefixHashes(in: $0) },
+            hashBlockTokens: RequestFields.prefixBlockBytes / 4
         )
     }
 
@@ -82,8 +86,24 @@ final class Exchange {
         reply.writer.onClientClose = { self.clientGone() }
         let deadline = TimeAmount.nanoseconds(Int64(core.topology.routing.timeouts.totalMs * 1e6))
         totalTimer = eventLoop.assumeIsolated().scheduleTask(in: deadline) { self.totalTimeout() }
+        if core.mayHold { core.registerHeld(profile.id, NIOLoopBound(self, eventLoop: eventLoop)) }
         let action = core.withRouter { router, rng in
             router.requestArrived(profile, now: MonotonicClock.now(), rng: &rng)
+        }
+        if core.mayHold, !action.isHold { core.unregisterHeld(profile.id) }
+        execute(action)
+    }
+
+    /// The router released the held request (planned or refused it).
+    func resume(_ action: RouteAction) {
+        holdTimer?.cancel()
+        holdTimer = nil
+        guard !finished else {
+            // The client left meanwhile: give back what the router planned.
+            if case .send(let plan) = action {
+                core.withRouter { router, _ in router.abandoned(plan.attempt, now: MonotonicClock.now()) }
+            }
+            return
         }
         execute(action)
     }
@@ -112,6 +132,13 @@ final class Exchange {
                 retryAfter: plan.retryAfter,
                 retriesSpent: true
             )
+        case .hold(let until):
+            // Every endpoint is full. Wake up at the hold's end so the router refuses the request then if
+            // nothing freed before (the release itself arrives through `resume`).
+            let wait = TimeAmount.nanoseconds(max(0, (until - MonotonicClock.now()).nanoseconds))
+            holdTimer = eventLoop.assumeIsolated().scheduleTask(in: wait) {
+                self.core.withRouter { _, _ in }
+            }
         }
     }
 
@@ -248,6 +275,7 @@ final class Exchange {
         finished = true
         core.openExchanges.subtract(1, ordering: .relaxed)
         totalTimer?.cancel()
+        holdTimer?.cancel()
         pendingRetry?.task.cancel()
         let now = MonotonicClock.now()
         let duration = now - arrivedAt
@@ -266,6 +294,12 @@ final class Exchange {
     func clientGone() {
         guard !finished else { return }
         let now = MonotonicClock.now()
+        if holdTimer != nil {
+            holdTimer?.cancel()
+            holdTimer = nil
+            core.unregisterHeld(profile.id)
+            core.withRouter { router, _ in router.abandonHeld(profile.id) }
+        }
         if let attempt {
             end(attempt, discardConnection: true)
             core.withRouter { router, _ in router.abandoned(attempt.plan.attempt, now: now) }
@@ -297,7 +331,9 @@ final class Exchange {
 
     private func logDecision(_ plan: AttemptPlan) {
         guard core.logger.logLevel <= .trace else { return }
-        let candidates = plan.decision.candidates.map { "\($0.backend)=\($0.inFlight)" }.joined(separator: ",")
+        let candidates = plan.decision.candidates.map {
+            "\($0.backend):\($0.inFlight)req/\(Int(($0.expectedTTFT * 1000).rounded()))ms/\($0.cachedTokens)cached"
+        }.joined(separator: ",")
         core.logger.trace(
             "route decision",
             metadata: [
@@ -305,6 +341,7 @@ final class Exchange {
                 "isobar.policy": "\(plan.decision.policy.rawValue)", "isobar.candidates": "\(candidates)",
                 "isobar.backend": "\(plan.decision.picked)", "isobar.deployment": "\(plan.deployment.model)",
                 "isobar.attempt": "\(plan.attemptNumber)", "isobar.reason": "\(plan.decision.reason)",
+                "isobar.pick": "\(plan.decision.pick.rawValue)",
             ]
         )
     }

@@ -24,6 +24,8 @@ final class GatewayCore: Sendable {
     private let modelNames: Set<ModelName>
     private let routing: Mutex<RoutingState>
     private let requestCounter = Atomic<UInt64>(0)
+    /// Exchanges whose requests the router may hold, by routing id.
+    private let held = Mutex<[RequestID: NIOLoopBound<Exchange>]>([:])
     /// Client requests whose response has not ended yet.
     let openExchanges = Atomic<Int>(0)
     private let requestPrefix: String
@@ -65,9 +67,41 @@ final class GatewayCore: Sendable {
         modelNames.contains(model) ? model.rawValue : "unknown"
     }
 
-    /// Runs `body` with the router and the routing generator, under the routing lock.
+    /// Runs `body` with the router and the routing generator, under the routing lock. Whatever `body`
+    /// did may have freed an endpoint: requests the router held are released (or refused, when held too
+    /// long) and handed back to their exchanges, each on its own event loop.
     func withRouter<T>(_ body: (inout Router, inout Xoshiro256) -> T) -> T {
-        routing.withLock { state in body(&state.router, &state.rng) }
+        let (result, released) = routing.withLock { state in
+            let result = body(&state.router, &state.rng)
+            guard state.router.heldCount > 0 else { return (result, [(RequestID, RouteAction)]()) }
+            return (result, state.router.releaseHeld(now: MonotonicClock.now(), rng: &state.rng))
+        }
+        for (id, action) in released {
+            guard let exchange = held.withLock({ $0.removeValue(forKey: id) }) else { continue }
+            exchange.eventLoop.execute { exchange.value.resume(action) }
+        }
+        return result
+    }
+
+    /// Whether the router may hold requests (admission control with an endpoint queue cap is on).
+    var mayHold: Bool { topology.routing.admission.maxQueuePerEndpoint != nil }
+
+    /// Registers an exchange that may be held, before its request reaches the router (so a release that
+    /// races the registration finds it).
+    func registerHeld(_ id: RequestID, _ exchange: NIOLoopBound<Exchange>) {
+        held.withLock { $0[id] = exchange }
+    }
+
+    func unregisterHeld(_ id: RequestID) {
+        _ = held.withLock { $0.removeValue(forKey: id) }
+    }
+
+    /// The latest scraped load of each backend.
+    let scrapedLoad = ScrapedLoad()
+
+    /// A scrape of `backend`'s metrics gave `sample` (the metrics scraper's sink).
+    func scraped(_ backend: BackendID, _ sample: LoadSample) {
+        scrapedLoad.store(backend, sample)
     }
 
     /// A new request id, unique within the mesh with overwhelming probability.

@@ -129,6 +129,12 @@ extension GatewayError {
             )
         case .upstream(let failure, let backend, _):
             self.init(failure, backend: backend)
+        case .overloaded:
+            self.init(
+                .busy,
+                "Every backend of this model is at capacity; retry after the time in retry-after",
+                errorCode: "overloaded"
+            )
         }
     }
 

@@ -13,6 +13,8 @@ public final class GatewayNode: Service, Sendable {
     private let listening: EventLoopPromise<SocketAddress>
     /// How long graceful shutdown waits for requests in flight after the node stops accepting.
     public let drainTimeout: Duration
+    /// How the node scrapes its self-hosted backends' metrics.
+    public let scraping: ScraperConfiguration
 
     /// A node of `topology`. Throws if `name` is not a node of it.
     public init(
@@ -20,7 +22,8 @@ public final class GatewayNode: Service, Sendable {
         node name: NodeID,
         group: any EventLoopGroup,
         logger: Logger,
-        drainTimeout: Duration = .seconds(10)
+        drainTimeout: Duration = .seconds(10),
+        scraping: ScraperConfiguration = ScraperConfiguration()
     ) throws {
         guard let node = topology.node(name) else {
             throw GatewayError(.internal, "node '\(name)' is not in the topology")
@@ -31,6 +34,7 @@ public final class GatewayNode: Service, Sendable {
         self.core = try GatewayCore(topology: topology, node: node, group: group, logger: logger)
         self.listening = group.next().makePromise()
         self.drainTimeout = drainTimeout
+        self.scraping = scraping
     }
 
     /// The address the node listens on, once bound (useful with port 0).
@@ -44,13 +48,21 @@ public final class GatewayNode: Service, Sendable {
             responder: GatewayResponder(core: core),
             maxBodyBytes: topology.limits.maxRequestBodyBytes
         )
-        try await server.serve(
-            at: node.listen,
-            what: "node \(node.name)",
-            listening: listening,
-            logger: core.logger,
-            metadata: ["isobar.region": "\(node.region)"]
-        )
+        // The scraper runs while the node serves; it stops when the node stops accepting.
+        let scraper = MetricsScraper(core: core, loop: group.next(), configuration: scraping) { [core] in
+            core.scraped($0, $1)
+        }
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { await scraper.run() }
+            try await server.serve(
+                at: node.listen,
+                what: "node \(node.name)",
+                listening: listening,
+                logger: core.logger,
+                metadata: ["isobar.region": "\(node.region)"]
+            )
+            tasks.cancelAll()
+        }
         // Stopped accepting: let the requests in flight finish (streams included) before the event loops
         // go away.
         let unfinished = await core.drain(timeout: drainTimeout)

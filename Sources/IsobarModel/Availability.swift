@@ -1,11 +1,6 @@
 extension PolicyKind {
-    /// True for policies this build implements; the others are reserved names of the design.
-    public var isAvailable: Bool {
-        switch self {
-        case .roundRobin, .random, .leastRequest, .powerOfTwo: true
-        case .isobar, .leastTokens, .peakEWMA: false
-        }
-    }
+    /// True for policies this build implements (all of them).
+    public var isAvailable: Bool { true }
 }
 
 extension CatchAll.Mode {

@@ -91,3 +91,24 @@ public struct RooflineStepTime: Sendable, Equatable {
             + decodeAttention * Double(decodeKVTokens)
     }
 }
+
+extension Capacity {
+    /// Fills the prefill and decode rate hints the operator left out from an engine profile: prefill at
+    /// the compute-bound rate of the linear layers (a fixed-step profile: a full token budget per step),
+    /// decode at a full batch per weight-bound step.
+    public mutating func fillHints(from profile: EngineProfile) {
+        switch profile.stepTime {
+        case .fixed(let seconds) where seconds > 0:
+            prefillTokensPerSecond = prefillTokensPerSecond ?? Double(profile.maxNumBatchedTokens) / seconds
+            decodeTokensPerSecond = decodeTokensPerSecond ?? Double(profile.maxNumSeqs) / seconds
+        case .fixed:
+            break
+        case .roofline(let formula):
+            prefillTokensPerSecond = prefillTokensPerSecond ?? 1 / max(formula.linearPerToken, 1e-9)
+            let step = formula.overhead + formula.weightRead
+            decodeTokensPerSecond = decodeTokensPerSecond ?? Double(min(profile.maxNumSeqs, 256)) / max(step, 1e-6)
+        }
+        maxConcurrency = maxConcurrency ?? profile.maxNumSeqs
+        kvCacheTokens = kvCacheTokens ?? profile.kvCacheTokens
+    }
+}

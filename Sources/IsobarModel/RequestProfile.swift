@@ -23,6 +23,10 @@ public struct RequestProfile: Sendable, Equatable {
     public var promptTokens: Int
     /// The `user` field, used for session stickiness.
     public var user: String?
+    /// Hashes of the prompt's consecutive prefix blocks, each covering `hashBlockTokens` tokens and
+    /// chained (a block's hash depends on every block before it), for prefix affinity.
+    public var prefixHashes: [UInt64]
+    public var hashBlockTokens: Int
 
     public init(
         id: RequestID,
@@ -31,7 +35,9 @@ public struct RequestProfile: Sendable, Equatable {
         stream: Bool = false,
         maxTokens: Int? = nil,
         promptTokens: Int = 0,
-        user: String? = nil
+        user: String? = nil,
+        prefixHashes: [UInt64] = [],
+        hashBlockTokens: Int = 512
     ) {
         self.id = id
         self.model = model
@@ -40,6 +46,8 @@ public struct RequestProfile: Sendable, Equatable {
         self.maxTokens = maxTokens
         self.promptTokens = promptTokens
         self.user = user
+        self.prefixHashes = prefixHashes
+        self.hashBlockTokens = hashBlockTokens
     }
 }
 

@@ -20,6 +20,10 @@ public struct Scenario: Sendable, Equatable {
     public var scrapeIntervalSeconds: Double
     /// Requests arriving before this time are served but left out of the statistics, in seconds.
     public var warmupSeconds: Double
+    /// The share of the fleet's capacity the workload represents, as the scenario's author derived it
+    /// (offered work over saturation throughput); `scaled(toLoad:)` uses it to run the same scenario at
+    /// other loads.
+    public var load: Double?
 
     public init(
         name: String,
@@ -33,7 +37,8 @@ public struct Scenario: Sendable, Equatable {
         policies: [PolicyKind] = [.roundRobin, .leastRequest, .powerOfTwo],
         slo: SLO = SLO(),
         scrapeIntervalSeconds: Double = 0.25,
-        warmupSeconds: Double = 0
+        warmupSeconds: Double = 0,
+        load: Double? = nil
     ) {
         self.name = name
         self.seed = seed
@@ -47,6 +52,29 @@ public struct Scenario: Sendable, Equatable {
         self.slo = slo
         self.scrapeIntervalSeconds = scrapeIntervalSeconds
         self.warmupSeconds = warmupSeconds
+        self.load = load
+    }
+
+    /// The scenario with every workload's arrivals scaled by `load / self.load` (synthetic rates multiplied,
+    /// trace time compressed), or `nil` if the scenario states no load.
+    public func scaled(toLoad target: Double) -> Scenario? {
+        guard let load, load > 0, target > 0 else { return nil }
+        let factor = target / load
+        var scenario = self
+        scenario.load = target
+        scenario.workloads = workloads.map { workload in
+            var workload = workload
+            switch workload.source {
+            case .synthetic(var arrivals, let lengths):
+                arrivals.rate *= factor
+                workload.source = .synthetic(arrivals: arrivals, lengths: lengths)
+            case .trace(var trace):
+                trace.timeScale /= factor
+                workload.source = .trace(trace)
+            }
+            return workload
+        }
+        return scenario
     }
 
     /// When a run stops generating arrivals (requests in flight then finish).

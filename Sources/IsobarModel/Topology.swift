@@ -155,17 +155,22 @@ public struct Capacity: Sendable, Equatable {
     public var maxConcurrency: Int?
     /// The model's context window in tokens.
     public var contextWindow: Int?
+    /// Tokens the backend's KV cache holds (per replica): sizes the router's guess of what it has cached
+    /// until a scrape reports the engine's own geometry.
+    public var kvCacheTokens: Int?
 
     public init(
         prefillTokensPerSecond: Double? = nil,
         decodeTokensPerSecond: Double? = nil,
         maxConcurrency: Int? = nil,
-        contextWindow: Int? = nil
+        contextWindow: Int? = nil,
+        kvCacheTokens: Int? = nil
     ) {
         self.prefillTokensPerSecond = prefillTokensPerSecond
         self.decodeTokensPerSecond = decodeTokensPerSecond
         self.maxConcurrency = maxConcurrency
         self.contextWindow = contextWindow
+        self.kvCacheTokens = kvCacheTokens
     }
 }
 
@@ -273,19 +278,89 @@ public struct RoutingSettings: Sendable, Equatable {
     public var retries: RetrySettings
     public var timeouts: TimeoutSettings
     public var circuitBreaker: CircuitBreakerSettings
+    public var balancing: BalancingSettings
+    public var admission: AdmissionSettings
+    /// Answer every routed request with an `x-isobar-route` header explaining the decision.
+    public var debugHeader: Bool
 
     public init(
-        policy: PolicyKind = .leastRequest,
+        policy: PolicyKind = .isobar,
         proximityHysteresisMs: Double = 50,
         retries: RetrySettings = RetrySettings(),
         timeouts: TimeoutSettings = TimeoutSettings(),
-        circuitBreaker: CircuitBreakerSettings = CircuitBreakerSettings()
+        circuitBreaker: CircuitBreakerSettings = CircuitBreakerSettings(),
+        balancing: BalancingSettings = BalancingSettings(),
+        admission: AdmissionSettings = AdmissionSettings(),
+        debugHeader: Bool = false
     ) {
         self.policy = policy
         self.proximityHysteresisMs = proximityHysteresisMs
         self.retries = retries
         self.timeouts = timeouts
         self.circuitBreaker = circuitBreaker
+        self.balancing = balancing
+        self.admission = admission
+        self.debugHeader = debugHeader
+    }
+}
+
+/// How load-aware policies read their signals.
+public struct BalancingSettings: Sendable, Equatable {
+    /// How often engine metrics are scraped, in seconds.
+    public var scrapeIntervalSeconds: Double
+    /// A scraped sample older than this is stale: its queue is still counted (never read as idle), and
+    /// the endpoint is charged `stalePenaltySeconds`, so fresh endpoints are preferred.
+    public var staleAfterSeconds: Double
+    public var stalePenaltySeconds: Double
+    /// The `isobar` policy keeps a request on the endpoint most likely to hold its prompt prefix while
+    /// that costs at most this much more expected time to first token than the best endpoint, in seconds.
+    public var affinityBudgetSeconds: Double
+    /// Expected output tokens of a request are its `max_tokens` capped at this quantile of the model's
+    /// observed output lengths.
+    public var outputQuantile: Double
+    /// Weight of the convex KV-pressure term u²/(1−u), in seconds.
+    public var kvPressureSeconds: Double
+
+    public init(
+        scrapeIntervalSeconds: Double = 0.25,
+        staleAfterSeconds: Double = 2,
+        stalePenaltySeconds: Double = 0.05,
+        affinityBudgetSeconds: Double = 0.2,
+        outputQuantile: Double = 0.75,
+        kvPressureSeconds: Double = 0.05
+    ) {
+        self.scrapeIntervalSeconds = scrapeIntervalSeconds
+        self.staleAfterSeconds = staleAfterSeconds
+        self.stalePenaltySeconds = stalePenaltySeconds
+        self.affinityBudgetSeconds = affinityBudgetSeconds
+        self.outputQuantile = outputQuantile
+        self.kvPressureSeconds = kvPressureSeconds
+    }
+}
+
+/// Admission control: what a node does when its endpoints are full, instead of queueing forever.
+public struct AdmissionSettings: Sendable, Equatable {
+    /// Requests an endpoint may have waiting for their first token (this node's, plus others' scraped
+    /// queue); a full endpoint is not picked. `nil`: no cap.
+    public var maxQueuePerEndpoint: Int?
+    /// Refuse a request (503 with `retry-after`) when even the best endpoint's expected time to first
+    /// token exceeds this, in seconds. `nil`: never.
+    public var maxPredictedTTFTSeconds: Double?
+    /// Requests held at the node while every endpoint is full, picked as soon as one frees.
+    public var waitQueueRequests: Int
+    /// Longest a request waits in that queue before it is refused, in seconds.
+    public var maxWaitSeconds: Double
+
+    public init(
+        maxQueuePerEndpoint: Int? = nil,
+        maxPredictedTTFTSeconds: Double? = nil,
+        waitQueueRequests: Int = 1000,
+        maxWaitSeconds: Double = 10
+    ) {
+        self.maxQueuePerEndpoint = maxQueuePerEndpoint
+        self.maxPredictedTTFTSeconds = maxPredictedTTFTSeconds
+        self.waitQueueRequests = waitQueueRequests
+        self.maxWaitSeconds = maxWaitSeconds
     }
 }
 

@@ -15,10 +15,14 @@ public struct AttemptPlan: Sendable, Equatable {
     public var decision: RouteDecision
 }
 
-/// One candidate of a decision as the trace line shows it.
+/// One candidate of a decision as the trace line and the debug header show it.
 public struct CandidateView: Sendable, Equatable {
     public var backend: BackendID
     public var inFlight: Int
+    /// Expected time to first token there, in seconds.
+    public var expectedTTFT: Double
+    /// Prompt tokens it probably holds in its prefix cache.
+    public var cachedTokens: Int
 }
 
 /// What a policy saw and picked, for the one trace line per routing decision.
@@ -27,8 +31,11 @@ public struct RouteDecision: Sendable, Equatable {
     /// Every candidate with its load, when the router explains decisions; empty otherwise.
     public var candidates: [CandidateView]
     public var picked: BackendID
-    /// Why this attempt exists: `initial`, or the failure label of the attempt before it.
+    /// Why this attempt exists: `initial`, `released` (held until an endpoint freed), or the failure
+    /// label of the attempt before it.
     public var reason: String
+    /// Why the policy picked this endpoint.
+    public var pick: PickReason
 }
 
 /// Why a request is answered without (further) upstream attempts.
@@ -41,6 +48,8 @@ public enum RejectReason: Sendable, Equatable {
     /// The last attempt failed and no retry is left or allowed. `retriesSpent` tells the client the
     /// gateway already retried (`x-should-retry: false`).
     case upstream(UpstreamFailure, backend: BackendID, retriesSpent: Bool)
+    /// Every endpoint is full (or would answer too late): admission control refuses the request.
+    case overloaded
 }
 
 /// What a node answers when it has no candidate left.
@@ -60,4 +69,14 @@ public enum RouteAction: Sendable, Equatable {
     case reject(RejectReason, retryAfter: Duration?)
     /// Answer from the catch-all.
     case catchAll(CatchAllPlan)
+    /// Every endpoint is full: hold the request until `releaseHeld` plans it or `until` passes.
+    case hold(until: Instant)
+}
+
+extension RouteAction {
+    /// True for `.hold`.
+    public var isHold: Bool {
+        if case .hold = self { return true }
+        return false
+    }
 }

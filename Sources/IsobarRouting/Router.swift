@@ -1,3 +1,4 @@
+import DequeModule
 import IsobarModel
 
 /// The settings a router needs, taken from a topology.
@@ -6,25 +7,35 @@ public struct RoutingConfiguration: Sendable, Equatable {
     public var retries: RetrySettings
     public var timeouts: TimeoutSettings
     public var catchAll: CatchAll
+    public var balancing: BalancingSettings
+    public var admission: AdmissionSettings
     /// How long a backend that could not be reached is passed over while others can serve.
     public var unreachableCooldown: Duration
-    /// Fill `RouteDecision.candidates` with every candidate and its load (for the decision trace log);
-    /// off, decisions carry only the pick, which keeps a decision over many candidates cheap.
+    /// Round-trip time from this node's region to another, in seconds (the isobar policy adds it).
+    public var regionRTT: [RegionID: Double]
+    /// Fill `RouteDecision.candidates` with every candidate and its load (for the decision trace log and
+    /// the debug header); off, decisions carry only the pick, which keeps a decision cheap.
     public var explainsDecisions: Bool
 
     public init(
-        policy: PolicyKind = .leastRequest,
+        policy: PolicyKind = .isobar,
         retries: RetrySettings = RetrySettings(),
         timeouts: TimeoutSettings = TimeoutSettings(),
         catchAll: CatchAll = CatchAll(),
+        balancing: BalancingSettings = BalancingSettings(),
+        admission: AdmissionSettings = AdmissionSettings(),
         unreachableCooldown: Duration = .seconds(30),
+        regionRTT: [RegionID: Double] = [:],
         explainsDecisions: Bool = false
     ) {
         self.policy = policy
         self.retries = retries
         self.timeouts = timeouts
         self.catchAll = catchAll
+        self.balancing = balancing
+        self.admission = admission
         self.unreachableCooldown = unreachableCooldown
+        self.regionRTT = regionRTT
         self.explainsDecisions = explainsDecisions
     }
 
@@ -34,19 +45,25 @@ public struct RoutingConfiguration: Sendable, Equatable {
             retries: topology.routing.retries,
             timeouts: topology.routing.timeouts,
             catchAll: topology.catchAll,
+            balancing: topology.routing.balancing,
+            admission: topology.routing.admission,
             unreachableCooldown: .milliseconds(topology.routing.circuitBreaker.cooldownSeconds * 1000),
-            explainsDecisions: explainsDecisions
+            explainsDecisions: explainsDecisions || topology.routing.debugHeader
         )
     }
 }
 
 /// The routing decisions of one node: which deployment serves a request, what to do when an attempt
-/// fails, and the in-flight ledger those decisions read.
+/// fails or every endpoint is full, and the signals those decisions read — this node's in-flight ledger
+/// per endpoint (requests, unprefilled prompt tokens, decode streams, credited at pick time), scraped
+/// engine load, learned prefill rates, observed time to first token, prefix affinity and the output
+/// lengths each model really produces.
 ///
 /// A pure instance (STYLE §1): it reads no clock and draws no randomness of its own. The gateway and the
 /// simulator feed it events and carry out the `RouteAction`s it returns. Every request that arrives is
 /// eventually ended by the shell with `completed`, `abandoned`, or a `failed` that returns `.reject` or
-/// `.catchAll`; the router then forgets it, so its memory is bounded by requests in flight.
+/// `.catchAll`, or is refused while held; the router then forgets it, so its memory is bounded by
+/// requests in flight.
 ///
 /// Internally backends and deployments are numbered once at start-up, so a decision over many candidates
 /// does array work, not string hashing.
@@ -55,31 +72,30 @@ public struct Router: Sendable {
     /// The node's region: deployments here are preferred while one of them is usable.
     public let region: RegionID?
     public let configuration: RoutingConfiguration
-    private let backends: [Backend]
-    private let backendIndex: [BackendID: Int]
-    /// Per backend: it is in the node's region.
-    private let isLocal: [Bool]
-    private let groups: [Group]
-    private let groupIndex: [ModelName: Int]
-    private let knownModels: [ModelName]
-    private var policies: [any Policy]
-    private var inFlight: [Int]
-    private var lastSuccess: [Instant?]
-    private var lastFailure: [Instant?]
-    private var requests: [RequestID: RequestState] = [:]
-    private var attempts: [AttemptID: AttemptState] = [:]
-    private var nextAttempt: UInt64 = 1
+    let backendIndex: [BackendID: Int]
+    var groups: [Group]
+    let groupIndex: [ModelName: Int]
+    let knownModels: [ModelName]
+    var policies: [any Policy]
+    var endpoints: [Endpoint]
+    var requests: [RequestID: RequestState] = [:]
+    var attempts: [AttemptID: AttemptState] = [:]
+    var nextAttempt: UInt64 = 1
+    /// Requests held while every endpoint was full, oldest first.
+    var held = Deque<RequestID>()
     // Reused by every decision.
-    private var scratch: [Int] = []
-    private var views: [PolicyCandidate] = []
+    var scratch: [Int] = []
+    var views: [PolicyCandidate] = []
 
-    /// A model group with its deployments numbered.
+    /// A model group with its deployments numbered, and what the node learns of its requests.
     struct Group {
         var model: ModelGroup
         /// Backend index of each deployment.
         var backendOf: [Int]
         /// Deployments that can serve each operation (indexed by `Operation.index`).
         var servable: [[Int]]
+        var outputLengths = TokenQuantile()
+        var promptLengths = TokenQuantile()
     }
 
     struct RequestState {
@@ -90,28 +106,36 @@ public struct Router: Sendable {
         var tried: [Int] = []
         var sameDeploymentRetries = 0
         var attemptsMade = 0
+        /// While held: when the node gives up waiting for an endpoint to free.
+        var heldUntil: Instant?
     }
 
     struct AttemptState {
         var request: RequestID
         var deployment: Int
         var backend: Int
+        var promptTokens: Int
+        var uncachedTokens: Int
+        var expectedOutput: Int
+        /// Nothing was waiting for its first token on the endpoint when this attempt was sent (by this
+        /// node's ledger and the latest scrape): its time to first token measures the prefill rate.
+        var uncontended: Bool
+        var pickedAt: Instant
+        var firstTokenSeen = false
     }
 
-    /// Builds the router of `node`. Policies named in the topology must be available
-    /// (`PolicyKind.isAvailable`); IsobarConfig rejects the others.
+    /// Builds the router of `node`.
     public init(topology: Topology, node: NodeID, configuration: RoutingConfiguration) {
         self.node = node
         let region = topology.node(node)?.region
         self.region = region
         self.configuration = configuration
-        backends = topology.backends
         let backendIndex = Dictionary(
             topology.backends.enumerated().map { ($1.name, $0) },
             uniquingKeysWith: { a, _ in a }
         )
         self.backendIndex = backendIndex
-        isLocal = topology.backends.map { $0.region == region }
+        endpoints = topology.backends.map { Endpoint(backend: $0, isLocal: $0.region == region) }
         var groups: [Group] = []
         var groupIndex: [ModelName: Int] = [:]
         var policies: [any Policy] = []
@@ -128,20 +152,17 @@ public struct Router: Sendable {
             }
             groupIndex[model.name] = groups.count
             groups.append(Group(model: model, backendOf: backendOf, servable: servable))
-            policies.append((model.policy ?? configuration.policy).makePolicy() ?? LeastRequestPolicy())
+            policies.append((model.policy ?? configuration.policy).makePolicy())
         }
         self.groups = groups
         self.groupIndex = groupIndex
         self.policies = policies
         knownModels = topology.models.map(\.name).sorted()
-        inFlight = Array(repeating: 0, count: backends.count)
-        lastSuccess = Array(repeating: nil, count: backends.count)
-        lastFailure = Array(repeating: nil, count: backends.count)
     }
 
-    // MARK: - Events
+    // MARK: - Requests
 
-    /// A request arrived: plan its first attempt, or reject it.
+    /// A request arrived: plan its first attempt, hold it until an endpoint frees, or refuse it.
     public mutating func requestArrived(
         _ request: RequestProfile,
         now: Instant,
@@ -157,25 +178,35 @@ public struct Router: Sendable {
         precondition(requests[request.id] == nil, "request id \(request.id) is already in flight; ids must be unique")
         let deadline = now + .milliseconds(configuration.timeouts.totalMs)
         requests[request.id] = RequestState(profile: request, group: g, deadline: deadline)
-        preferReachable(servable, group: g, now: now)
-        return .send(plan(request.id, group: g, reason: "initial", rng: &rng))
+        groups[g].promptLengths.record(request.promptTokens)
+        return admit(request.id, candidates: servable, reason: "initial", now: now, rng: &rng)
     }
 
-    /// The first token of an attempt arrived (the shell committed to it).
-    public mutating func firstToken(_ attempt: AttemptID, now: Instant) {}
+    /// The first token of an attempt arrived (the shell committed to it): its prompt is prefilled.
+    public mutating func firstToken(_ attempt: AttemptID, now: Instant) {
+        guard var state = attempts[attempt], !state.firstTokenSeen else { return }
+        state.firstTokenSeen = true
+        attempts[attempt] = state
+        endpoints[state.backend].awaitingFirstToken -= 1
+        endpoints[state.backend].prefillTokens -= state.uncachedTokens
+        endpoints[state.backend].decodeStreams += 1
+        observeTTFT(state, now: now)
+    }
 
     /// An attempt completed successfully; the request is over.
     public mutating func completed(_ attempt: AttemptID, usage: Usage?, now: Instant) {
         guard let state = attempts.removeValue(forKey: attempt) else { return }
-        release(state.backend)
-        requests[state.request] = nil
-        lastSuccess[state.backend] = now
+        release(state)
+        endpoints[state.backend].lastSuccess = now
+        if let request = requests.removeValue(forKey: state.request), let usage, usage.completionTokens > 0 {
+            groups[request.group].outputLengths.record(usage.completionTokens)
+        }
     }
 
     /// The client went away or the shell gave up on the request; the request is over.
     public mutating func abandoned(_ attempt: AttemptID, now: Instant) {
         guard let state = attempts.removeValue(forKey: attempt) else { return }
-        release(state.backend)
+        release(state)
         requests[state.request] = nil
     }
 
@@ -191,13 +222,13 @@ public struct Router: Sendable {
         guard let state = attempts.removeValue(forKey: attempt) else {
             preconditionFailure("failed(\(attempt)) reported for an attempt the router does not know")
         }
-        release(state.backend)
-        if failure.meansUnreachable { lastFailure[state.backend] = now }
+        release(state)
+        if failure.meansUnreachable { endpoints[state.backend].lastFailure = now }
         guard var request = requests[state.request] else {
             preconditionFailure("attempt \(attempt) belongs to an unknown request \(state.request)")
         }
         let giveUp = RouteAction.reject(
-            .upstream(failure, backend: backends[state.backend].name, retriesSpent: request.attemptsMade > 1),
+            .upstream(failure, backend: endpoints[state.backend].backend.name, retriesSpent: request.attemptsMade > 1),
             retryAfter: failure.retryAfter
         )
         let group = request.group
@@ -214,7 +245,8 @@ public struct Router: Sendable {
                 requests[state.request] = request
                 scratch.removeAll(keepingCapacity: true)
                 scratch.append(state.deployment)
-                return .retry(plan(state.request, group: group, reason: failure.label, rng: &rng), after: backoff)
+                let plan = plan(state.request, group: group, reason: failure.label, now: now, rng: &rng)
+                return .retry(plan, after: backoff)
             }
         }
         // 2. Another deployment of the same model, at once.
@@ -222,108 +254,122 @@ public struct Router: Sendable {
         request.sameDeploymentRetries = 0
         requests[state.request] = request
         preferReachable(alternatives, group: group, now: now)
-        return .send(plan(state.request, group: group, reason: failure.label, rng: &rng))
+        return .send(plan(state.request, group: group, reason: failure.label, now: now, rng: &rng))
     }
 
-    // MARK: - Queries
+    // MARK: - Held requests
 
-    /// Requests this node has in flight on `backend`.
-    public func inFlight(on backend: BackendID) -> Int { backendIndex[backend].map { inFlight[$0] } ?? 0 }
-
-    /// Requests the router is tracking (in flight or waiting for a retry).
-    public var activeRequests: Int { requests.count }
-
-    /// False while `backend` is passed over: its last call could not reach it (connect failure, reset or
-    /// timeout), no call succeeded since, and the cooldown since that failure has not run out.
-    public func isUsable(_ backend: BackendID, now: Instant) -> Bool {
-        backendIndex[backend].map { isUsable(index: $0, now: now) } ?? false
+    /// Plans held requests, oldest first, while an endpoint has room; refuses those held too long. The
+    /// shell calls it whenever capacity may have freed (a completion, a first token, a failure) and at
+    /// the earliest `heldUntil` of the requests it holds.
+    public mutating func releaseHeld(now: Instant, rng: inout some RandomNumberGenerator) -> [(RequestID, RouteAction)]
+    {
+        var out: [(RequestID, RouteAction)] = []
+        while let id = held.first {
+            guard let request = requests[id], let until = request.heldUntil else {
+                held.removeFirst()
+                continue
+            }
+            if now >= until {
+                held.removeFirst()
+                out.append((id, end(id, overloaded(retryAfter: .seconds(1)))))
+                continue
+            }
+            let servable = groups[request.group].servable[request.profile.operation.index]
+            preferReachable(servable, group: request.group, now: now)
+            dropFullEndpoints(group: request.group, now: now)
+            guard !scratch.isEmpty else { break }
+            held.removeFirst()
+            requests[id]?.heldUntil = nil
+            out.append((id, .send(plan(id, group: request.group, reason: "released", now: now, rng: &rng))))
+        }
+        return out
     }
 
-    /// The model groups clients can ask for, sorted by name.
-    public var modelNames: [ModelName] { knownModels }
+    /// A held request's client went away.
+    public mutating func abandonHeld(_ id: RequestID) {
+        guard requests[id]?.heldUntil != nil else { return }
+        requests[id] = nil
+        held.removeAll { $0 == id }
+    }
+
+    /// Requests held, waiting for an endpoint.
+    public var heldCount: Int { held.count }
+
+    // MARK: - Observations
+
+    /// A scrape of `backend`'s metrics.
+    public mutating func scraped(_ backend: BackendID, _ sample: LoadSample, now: Instant) {
+        guard let b = backendIndex[backend] else { return }
+        endpoints[b].sample = sample
+        if let tokens = sample.kvCacheTokens, tokens > 0 {
+            endpoints[b].kvCapacityTokens = tokens
+            endpoints[b].prefixes.resize(capacityTokens: tokens)
+        }
+        // Token counters measure capacity only at saturation: prompt throughput while requests wait with
+        // sequence slots and KV room to spare (prefill is the bottleneck), output throughput while the
+        // batch is full.
+        let slots = endpoints[b].slots ?? Int.max
+        let running = sample.running ?? 0
+        if (sample.waiting ?? 0) > 0, running < slots, (sample.kvUsage ?? 0) < 0.9,
+            let rate = sample.promptTokensPerSecond, rate > 0
+        {
+            endpoints[b].prefillRate = Self.refined(endpoints[b].prefillRate, toward: rate, weight: 0.2)
+        }
+        if running >= slots, let rate = sample.generationTokensPerSecond, rate > 0 {
+            endpoints[b].decodeRate = Self.refined(endpoints[b].decodeRate, toward: rate, weight: 0.2)
+        }
+    }
 
     // MARK: - Internals
 
-    private func isUsable(index b: Int, now: Instant) -> Bool {
-        guard let failure = lastFailure[b] else { return true }
-        return (lastSuccess[b] ?? .zero) > failure || now - failure >= configuration.unreachableCooldown
-    }
-
-    /// Fills `scratch` with the deployments to pick among: the usable ones in the node's region, else the
-    /// usable ones anywhere, else all of them (one may have recovered). Load-aware spill-over between
-    /// regions comes with gossip; until then a region serves its own traffic while it can.
-    private mutating func preferReachable(_ candidates: [Int], group g: Int, now: Instant) {
-        scratch.removeAll(keepingCapacity: true)
-        var usableAnywhere = 0
-        for d in candidates {
-            let b = groups[g].backendOf[d]
-            guard isUsable(index: b, now: now) else { continue }
-            usableAnywhere += 1
-            if isLocal[b] { scratch.append(d) }
-        }
-        guard scratch.isEmpty else { return }
-        if usableAnywhere > 0 {
-            for d in candidates where isUsable(index: groups[g].backendOf[d], now: now) { scratch.append(d) }
-        } else {
-            scratch.append(contentsOf: candidates)
-        }
-    }
-
-    /// Picks one of the deployments in `scratch` with the group's policy and credits the ledger.
-    private mutating func plan(
+    /// Plans, holds or refuses a request that has its candidates.
+    mutating func admit(
         _ id: RequestID,
-        group g: Int,
+        candidates: [Int],
         reason: String,
+        now: Instant,
         rng: inout some RandomNumberGenerator
-    ) -> AttemptPlan {
-        views.removeAll(keepingCapacity: true)
-        for d in scratch {
-            let b = groups[g].backendOf[d]
-            views.append(PolicyCandidate(index: b, inFlight: inFlight[b]))
+    ) -> RouteAction {
+        let g = requests[id]!.group
+        preferReachable(candidates, group: g, now: now)
+        let admission = configuration.admission
+        if admission.maxQueuePerEndpoint != nil {
+            dropFullEndpoints(group: g, now: now)
+            if scratch.isEmpty {
+                guard held.count < admission.waitQueueRequests else {
+                    return end(id, overloaded(retryAfter: .seconds(1)))
+                }
+                let until = now + .milliseconds(admission.maxWaitSeconds * 1000)
+                requests[id]?.heldUntil = until
+                held.append(id)
+                return .hold(until: until)
+            }
         }
-        let pick = scratch.count == 1 ? 0 : policies[g].pick(from: views, rng: &rng)
-        let deployment = scratch[pick]
-        let backend = groups[g].backendOf[deployment]
-        let attempt = AttemptID(nextAttempt)
-        nextAttempt &+= 1
-        attempts[attempt] = AttemptState(request: id, deployment: deployment, backend: backend)
-        inFlight[backend] += 1
-        var request = requests[id]!
-        request.attemptsMade += 1
-        if !request.tried.contains(deployment) { request.tried.append(deployment) }
-        requests[id] = request
-        let explained: [CandidateView] =
-            configuration.explainsDecisions
-            ? views.map { CandidateView(backend: backends[$0.index].name, inFlight: $0.inFlight) } : []
-        return AttemptPlan(
-            attempt: attempt,
-            request: id,
-            deployment: groups[g].model.deployments[deployment],
-            region: backends[backend].region,
-            attemptNumber: request.attemptsMade,
-            deadline: request.deadline,
-            decision: RouteDecision(
-                policy: policies[g].kind,
-                candidates: explained,
-                picked: backends[backend].name,
-                reason: reason
-            )
-        )
+        if let limit = admission.maxPredictedTTFTSeconds {
+            let best =
+                scratch.map {
+                    expectedTTFT(backend: groups[g].backendOf[$0], request: requests[id]!.profile, now: now).ttft
+                }.min() ?? 0
+            if best > limit {
+                return end(id, overloaded(retryAfter: .milliseconds(max(1000, (best - limit) * 1000))))
+            }
+        }
+        return .send(plan(id, group: g, reason: reason, now: now, rng: &rng))
     }
 
-    private mutating func release(_ backend: Int) {
-        precondition(inFlight[backend] > 0, "in-flight ledger of \(backends[backend].name) would go negative")
-        inFlight[backend] -= 1
+    func overloaded(retryAfter: Duration) -> RouteAction {
+        .reject(.overloaded, retryAfter: retryAfter)
     }
 
-    private mutating func end(_ id: RequestID, _ action: RouteAction) -> RouteAction {
+    mutating func end(_ id: RequestID, _ action: RouteAction) -> RouteAction {
         requests[id] = nil
         return action
     }
 
     /// Exponential backoff with full jitter (Brooker, "Exponential Backoff And Jitter", AWS Architecture
     /// Blog 2015): uniform in [0, min(max, base * 2^retry)].
-    private func backoff(retry: Int, rng: inout some RandomNumberGenerator) -> Duration {
+    func backoff(retry: Int, rng: inout some RandomNumberGenerator) -> Duration {
         let settings = configuration.retries
         let ceiling = min(settings.backoffMaxMs, settings.backoffBaseMs * Double(1 << min(retry, 30)))
         guard ceiling > 0 else { return .zero }

@@ -37,6 +37,10 @@ struct SimulationRun {
     var freeSlots: [Int] = []
     var offered = 0
     var queue = EventQueue<Event>(capacity: 4096)
+    /// Requests a router holds (every endpoint full), by routing id.
+    var heldSlots: [RequestID: Int] = [:]
+    /// Engine counters as each node saw them at its last scrape, for rates.
+    var lastScraped: [[EngineCounters]] = []
 
     // MARK: Results
     var result: PolicyResult
@@ -72,6 +76,10 @@ struct SimulationRun {
         case stepDone(backend: Int, epoch: Int)
         case fault(index: Int, starts: Bool)
         case sample
+        /// Gateway node `node` scrapes every engine.
+        case scrape(node: Int)
+        /// A held request's hold may have run out: ask the router of `node`.
+        case holdExpiry(node: Int)
     }
 
     init(
@@ -94,8 +102,21 @@ struct SimulationRun {
         busySeconds = Array(repeating: 0, count: backends.count)
         lastTokens = Array(repeating: 0, count: backends.count)
         backendIndex = Dictionary(uniqueKeysWithValues: backends.enumerated().map { ($1.name, $0) })
-        let configuration = RoutingConfiguration(topology: topology)
-        routers = topology.nodes.map { Router(topology: topology, node: $0.name, configuration: configuration) }
+        for i in topology.backends.indices {
+            guard let profile = scenario.profile(of: topology.backends[i]) else { continue }
+            topology.backends[i].capacity.fillHints(from: profile)
+        }
+        routers = topology.nodes.map { node in
+            var configuration = RoutingConfiguration(topology: topology)
+            for region in topology.regions {
+                configuration.regionRTT[region.name] = scenario.network.rtt(node.region, region.name)
+            }
+            return Router(topology: topology, node: node.name, configuration: configuration)
+        }
+        lastScraped = Array(
+            repeating: Array(repeating: EngineCounters(), count: topology.backends.count),
+            count: topology.nodes.count
+        )
         var seeds = SplitMix64(seed: scenario.seed ^ 0x5EED_0F_6A7E_3A75)
         routerRandom = topology.nodes.map { _ in Xoshiro256(seed: seeds.next()) }
         nodeRegion = topology.nodes.map(\.region)
@@ -124,6 +145,11 @@ struct SimulationRun {
             if let until = fault.untilSeconds { queue.schedule(at: until, .fault(index: index, starts: false)) }
         }
         queue.schedule(at: 0, .sample)
+        let interval = scenario.scrapeIntervalSeconds
+        for node in routers.indices {
+            // Nodes scrape out of phase with each other, as independent processes do.
+            queue.schedule(at: interval * Double(node + 1) / Double(routers.count), .scrape(node: node))
+        }
         var handled = 0
         while let (time, event) = queue.pop() {
             now = time
@@ -151,6 +177,8 @@ struct SimulationRun {
             if epoch[backend] == stepEpoch { stepDone(backend) }
         case .fault(let index, let starts): apply(scenario.faults[index], starts: starts)
         case .sample: sample()
+        case .scrape(let node): scrape(node)
+        case .holdExpiry(let node): releaseHeld(node)
         }
     }
 
@@ -186,12 +214,14 @@ struct SimulationRun {
             firstMeasuredArrival = min(firstMeasuredArrival, now)
         }
         let profile = RequestProfile(
-            id: RequestID(String(slot) + ":" + String(requests[slot].generation)),
+            id: RequestID(requestKey(slot)),
             model: spec.model,
             operation: .chatCompletions,
             stream: spec.stream,
             maxTokens: generated.outputTokens,
-            promptTokens: generated.promptTokens
+            promptTokens: generated.promptTokens,
+            prefixHashes: generated.prefixHashes,
+            hashBlockTokens: generated.hashBlockTokens
         )
         let action = routers[node].requestArrived(profile, now: instant, rng: &routerRandom[node])
         carryOut(action, slot)
@@ -213,6 +243,9 @@ struct SimulationRun {
             requests[slot].attempt = plan
             queue.schedule(at: now + delay.seconds, .retry(slot: slot, generation: requests[slot].generation))
         case .reject, .catchAll: finish(slot, outcome: .rejected)
+        case .hold(let until):
+            heldSlots[RequestID(requestKey(slot))] = slot
+            queue.schedule(at: Double(until.nanoseconds) / 1e9, .holdExpiry(node: requests[slot].node))
         }
     }
 
@@ -266,6 +299,7 @@ struct SimulationRun {
         let node = requests[slot].node
         let action = routers[node].failed(plan.attempt, failure, now: instant, rng: &routerRandom[node])
         carryOut(action, slot)
+        releaseHeld(node)
     }
 
     // MARK: - Engines
@@ -289,6 +323,7 @@ struct SimulationRun {
                 requests[slot].firstTokenAt = now + back
                 if let plan = requests[slot].attempt {
                     routers[requests[slot].node].firstToken(plan.attempt, now: instant)
+                    releaseHeld(requests[slot].node)
                 }
             case .finished(let id):
                 guard let slot = slot(of: id) else { continue }
@@ -324,7 +359,9 @@ struct SimulationRun {
             lastMeasuredCompletion = max(lastMeasuredCompletion, done)
             costTokens(backend: backend, prompt: requests[slot].promptTokens, output: tokens)
         }
+        let node = requests[slot].node
         finish(slot, outcome: .completed, done: done)
+        releaseHeld(node)
     }
 
     private func meets(ttft: Double, tpot: Double, e2e: Double, tokens: Int) -> Bool {
@@ -410,8 +447,14 @@ struct SimulationRun {
     private mutating func crash(_ backend: Int) {
         down[backend] = true
         epoch[backend] += 1
+        // Requests that finish in the step under way have left the engine already; their ends never
+        // reach the gateway, so they are lost with the rest.
+        var lost: [UInt64] = []
+        if stepping[backend] {
+            for case .finished(let id) in stepEvents[backend] { lost.append(id) }
+        }
         stepping[backend] = false
-        for id in engines[backend].abortAll() {
+        for id in lost + engines[backend].abortAll() {
             guard let slot = slot(of: id) else { continue }
             if requests[slot].firstTokenAt != nil {
                 if let plan = requests[slot].attempt {
@@ -421,6 +464,53 @@ struct SimulationRun {
             } else {
                 attemptFailed(slot, .reset(responseStarted: false))
             }
+        }
+    }
+
+    // MARK: - Gateway signals
+
+    /// Requests are still in flight or yet to arrive: periodic events (samples, scrapes) go on only
+    /// while this holds, or they would keep each other alive forever.
+    private var hasWork: Bool {
+        requests.count > freeSlots.count || upcoming.contains { $0 != nil }
+    }
+
+    /// The routing id of the request in `slot` (unique among requests in flight).
+    private func requestKey(_ slot: Int) -> String {
+        String(slot) + ":" + String(requests[slot].generation)
+    }
+
+    /// Node `node` scrapes every engine, as a gateway's scraper does: gauges as they are now, counters as
+    /// rates since its previous scrape.
+    private mutating func scrape(_ node: Int) {
+        let interval = scenario.scrapeIntervalSeconds
+        for backend in backends.indices where !down[backend] {
+            let engine = engines[backend]
+            let counters = engine.counters
+            let before = lastScraped[node][backend]
+            lastScraped[node][backend] = counters
+            let sample = LoadSample(
+                takenAt: instant,
+                waiting: engine.waitingCount,
+                running: engine.runningCount,
+                kvUsage: engine.kvUsage,
+                promptTokensPerSecond: Double(counters.promptTokens - before.promptTokens) / interval,
+                generationTokensPerSecond: Double(counters.generationTokens - before.generationTokens) / interval,
+                preemptionsPerSecond: Double(counters.preemptions - before.preemptions) / interval,
+                kvBlockSize: engine.profile.blockSize,
+                kvBlocks: engine.profile.numBlocks
+            )
+            routers[node].scraped(backends[backend].name, sample, now: instant)
+        }
+        if hasWork { queue.schedule(at: now + interval, .scrape(node: node)) }
+    }
+
+    /// Lets the router of `node` plan (or refuse) the requests it holds, now that capacity may have freed.
+    private mutating func releaseHeld(_ node: Int) {
+        guard routers[node].heldCount > 0 else { return }
+        for (id, action) in routers[node].releaseHeld(now: instant, rng: &routerRandom[node]) {
+            guard let slot = heldSlots.removeValue(forKey: id) else { continue }
+            carryOut(action, slot)
         }
     }
 
@@ -435,7 +525,7 @@ struct SimulationRun {
             result.timeSeries.tokensPerSecond[backend].append(Double(produced) / result.timeSeries.intervalSeconds)
             lastTokens[backend] = tokens
         }
-        if !queue.isEmpty { queue.schedule(at: now + result.timeSeries.intervalSeconds, .sample) }
+        if hasWork { queue.schedule(at: now + result.timeSeries.intervalSeconds, .sample) }
     }
 
     private mutating func finishResult() {

@@ -22,6 +22,9 @@ public struct RequestFields: Sendable, Equatable {
     public var user: String?
     /// Bytes of the prompt-bearing fields (`messages`, `prompt`, `input`, `system`, `tools`).
     public var promptBytes: Int
+    /// Byte ranges of the prompt-bearing fields, in the order the model reads them: `system`, `tools`,
+    /// then `messages` (or `prompt` / `input`).
+    public var promptRanges: [Range<Int>]
 
     /// A cheap estimate of prompt tokens: about four bytes of JSON text per token, the usual ratio of
     /// English text under BPE tokenizers (JSON syntax makes it an overestimate for short messages).
@@ -37,6 +40,7 @@ public struct RequestFields: Sendable, Equatable {
         var streamOptionsRange: Range<Int>?
         var user: String?
         var promptBytes = 0
+        var promptRanges: [(order: Int, range: Range<Int>)] = []
         var fieldError: WireError?
         let objectRange: Range<Int>
         do throws(JSONError) {
@@ -71,11 +75,9 @@ public struct RequestFields: Sendable, Equatable {
                     user = value()?.stringValue
                 } else if JSONScanner.key(key, is: "metadata") {
                     user = value()?["user_id"]?.stringValue ?? user
-                } else if JSONScanner.key(key, is: "messages") || JSONScanner.key(key, is: "prompt")
-                    || JSONScanner.key(key, is: "input") || JSONScanner.key(key, is: "system")
-                    || JSONScanner.key(key, is: "tools")
-                {
+                } else if let order = Self.promptOrder(key) {
                     promptBytes += range.count
+                    promptRanges.append((order, range))
                 }
             }
         } catch {
@@ -106,8 +108,66 @@ public struct RequestFields: Sendable, Equatable {
             streamOptionsRange: streamOptionsRange,
             includeUsage: includeUsage,
             user: user,
-            promptBytes: promptBytes
+            promptBytes: promptBytes,
+            promptRanges: promptRanges.sorted { $0.order < $1.order }.map(\.range)
         )
+    }
+
+    /// Where a prompt-bearing field goes in the model's reading order, or `nil` for other keys.
+    private static func promptOrder(_ key: UnsafeRawBufferPointer) -> Int? {
+        if JSONScanner.key(key, is: "system") { return 0 }
+        if JSONScanner.key(key, is: "tools") { return 1 }
+        if JSONScanner.key(key, is: "messages") || JSONScanner.key(key, is: "prompt")
+            || JSONScanner.key(key, is: "input")
+        {
+            return 2
+        }
+        return nil
+    }
+
+    /// Bytes of prompt text one prefix block covers (about 512 tokens at four
+    /// bytes per token).
+    public static let prefixBlockBytes = 2048
+
+    /// Chained hashes of the prompt's full 2 KiB blocks (the prompt-bearing fields' bytes in reading
+    /// order, at most the first 512 KiB): block k's hash covers every byte before its end, so two prompts
+    /// share the leading hashes exactly as long as they share a prefix. Used for prefix affinity; a
+    /// partial last block is left out, as engines cache full blocks only.
+    public func prefixHashes(in bytes: UnsafeRawBufferPointer) -> [UInt64] {
+        var hashes: [UInt64] = []
+        var hash: UInt64 = 0x243F_6A88_85A3_08D3
+        var filled = 0
+        var total = 0
+        outer: for range in promptRanges {
+            var i = range.lowerBound
+            while i < range.upperBound {
+                // Eight bytes at a time where the range allows, then byte by byte.
+                if range.upperBound - i >= 8, Self.prefixBlockBytes - filled >= 8 {
+                    let word = UnsafeRawBufferPointer(rebasing: bytes[i..<(i + 8)]).loadUnaligned(as: UInt64.self)
+                    hash = Self.mix(hash ^ word)
+                    i += 8
+                    filled += 8
+                } else {
+                    hash = Self.mix(hash ^ UInt64(bytes[i]))
+                    i += 1
+                    filled += 1
+                }
+                if filled == Self.prefixBlockBytes {
+                    hashes.append(hash)
+                    filled = 0
+                    total += Self.prefixBlockBytes
+                    if total >= 512 * 1024 { break outer }
+                }
+            }
+        }
+        return hashes
+    }
+
+    @inline(__always)
+    private static func mix(_ x: UInt64) -> UInt64 {
+        var z = x &* 0x9E37_79B9_7F4A_7C15
+        z ^= z >> 29
+        return z &* 0xBF58_476D_1CE4_E5B9
     }
 
     /// The edits that turn the client's body into the upstream body: `model` becomes `upstreamModel`,

@@ -57,9 +57,21 @@ struct Simulate: AsyncParsableCommand {
     @Flag(help: "Print the summary JSON only.")
     var json = false
 
+    @Option(
+        help:
+            "Run at this share of the fleet's capacity (0.6 = 60 %), scaling the scenario's arrivals from its stated load."
+    )
+    var load: Double?
+
     func run() async throws {
         var scenario = try loadScenario(self.scenario)
         if let policies { scenario.policies = try parsePolicies(policies) }
+        if let load {
+            guard let scaled = scenario.scaled(toLoad: load) else {
+                throw ValidationError("--load: \(self.scenario) states no `load:` to scale from")
+            }
+            scenario = scaled
+        }
         let simulator = Simulator()
         let progress = ProgressLine()
         let clock = ContinuousClock()

@@ -170,7 +170,7 @@ struct TopologyLoaderTests {
         let topology = try Fixture.load(Fixture.minimal)
         #expect(topology.mesh == Mesh(name: "t"))
         #expect(topology.routing == RoutingSettings())
-        #expect(topology.routing.policy == .leastRequest)
+        #expect(topology.routing.policy == .isobar)
         #expect(topology.catchAll == CatchAll(mode: .busy, retryAfterSeconds: 1))
         #expect(topology.limits.maxRequestBodyBytes == 8 * 1024 * 1024)
         let backend = try #require(topology.backend("b1"))

@@ -19,19 +19,38 @@ final class FaultUpstream: HTTPResponder, Sendable {
     typealias Behaviour = @Sendable (_ request: HTTPRequest, _ writer: HTTPResponseWriter, _ index: Int) -> Void
 
     private let behaviour: Behaviour
+    private let metrics: Behaviour?
     private let log = Mutex<[Received]>([])
     private let closed = Mutex<Int>(0)
+    private let scrapes = Mutex<Int>(0)
 
-    init(_ behaviour: @escaping Behaviour) {
+    /// An upstream answering API requests with `behaviour`. The gateway's metric scrapes (`GET /metrics`,
+    /// `GET /slots`) go to `metrics` (404 without one) and are counted apart, not in `received`.
+    init(metrics: Behaviour? = nil, _ behaviour: @escaping Behaviour) {
+        self.metrics = metrics
         self.behaviour = behaviour
     }
 
-    /// Requests received so far.
+    /// Requests received so far, scrapes excluded.
     var received: [Received] { log.withLock { $0 } }
     /// Responses the client (the gateway) walked away from before they ended.
     var clientClosedCount: Int { closed.withLock { $0 } }
+    /// Metric scrapes received so far.
+    var scrapeCount: Int { scrapes.withLock { $0 } }
 
     func respond(to request: HTTPRequest, with writer: HTTPResponseWriter) {
+        if request.head.method == .GET, request.path == "/metrics" || request.path == "/slots" {
+            let index = scrapes.withLock { count in
+                count += 1
+                return count - 1
+            }
+            guard let metrics else {
+                writer.respond(status: .notFound, headers: [:], bytes: Array("not found".utf8))
+                return
+            }
+            metrics(request, writer, index)
+            return
+        }
         let index = log.withLock { log in
             log.append(
                 Received(

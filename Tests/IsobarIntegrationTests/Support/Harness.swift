@@ -44,9 +44,16 @@ enum Harness {
     /// Starts the topology's first node, runs `body` with its port, then stops the node.
     static func withGateway<T: Sendable>(
         _ topology: Topology,
+        scraping: ScraperConfiguration = ScraperConfiguration(),
         _ body: @Sendable (_ port: Int) async throws -> T
     ) async throws -> T {
-        let node = try GatewayNode(topology: topology, node: topology.nodes[0].name, group: group, logger: logger)
+        let node = try GatewayNode(
+            topology: topology,
+            node: topology.nodes[0].name,
+            group: group,
+            logger: logger,
+            scraping: scraping
+        )
         return try await withThrowingTaskGroup(of: Void.self, returning: T.self) { tasks in
             tasks.addTask { try await node.run() }
             let port = try await node.localAddress.port!

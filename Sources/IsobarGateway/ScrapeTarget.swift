@@ -1,0 +1,174 @@
+import IsobarModel
+import IsobarWire
+import NIOCore
+import NIOHTTP1
+import Prometheus
+
+/// One scraped backend: where its metrics are, how its engine's exposition is read, the rate tracker, and its
+/// scrape metrics. Event-loop bound (the scraper's loop).
+final class ScrapeTarget {
+    let backend: Backend
+    private(set) var metricsURL: UpstreamURL
+    /// llama.cpp's `/slots`, until it answers 404 or 501 (disabled with `--no-slots`, or an older build).
+    private(set) var slotsURL: UpstreamURL?
+    private let selection: MetricSelection
+    private var tracker = LoadTracker()
+    private let gauges: ScrapeGauges
+    /// When the last sample was taken.
+    private(set) var lastSampleAt: Instant?
+    /// A round (metrics, then slots) is in progress.
+    var busy = false
+    /// Waiting for a free scrape slot.
+    var queued = false
+    /// The call in progress, to abandon at shutdown.
+    var call: ScrapeCall?
+    /// The slots read in this round.
+    private var slots: LlamaCppSlots?
+    private var switchedToPrometheusPath = false
+    /// Request headers by URL path, built once.
+    private var headerCache: [String: HTTPHeaders] = [:]
+
+    init(backend: Backend, metricsURL: UpstreamURL, metrics: GatewayMetrics) {
+        self.backend = backend
+        self.metricsURL = metricsURL
+        self.selection = EngineMetrics.selection(for: backend.engine)
+        self.gauges = ScrapeGauges(backend: backend.name.rawValue, metrics: metrics)
+        if backend.engine == .llamacpp {
+            var slots = metricsURL
+            if slots.basePath.hasSuffix("/metrics") { slots.basePath.removeLast("/metrics".count) }
+            slots.basePath += "/slots"
+            slotsURL = slots
+        }
+    }
+
+    /// The headers of a scrape of `url` (one of this target's).
+    func headers(for url: UpstreamURL) -> HTTPHeaders {
+        if let cached = headerCache[url.basePath] { return cached }
+        let headers = ScrapeCall.headers(for: url, apiKey: backend.apiKey)
+        headerCache[url.basePath] = headers
+        return headers
+    }
+
+    // MARK: - Reading answers
+
+    /// What a `/metrics` answer said: a reading, or why there is none. `parser` is shared by every target of
+    /// the scraper: the same names and labels come from every backend, and one warm table serves them all.
+    func read(metrics result: ScrapeCall.Result, parser: inout PrometheusParser) -> MetricsAnswer {
+        let status: Int
+        let body: ByteBuffer
+        switch result {
+        case .failed(let outcome, let reason): return .failed(outcome, reason)
+        case .response(let code, let bytes):
+            status = code
+            body = bytes
+        }
+        guard status == 200 else { return .failed(.error, "HTTP \(status)") }
+        let exposition = body.withUnsafeReadableBytes { parser.parse($0, selecting: selection) }
+        let reading = EngineMetrics.reading(engine: backend.engine, exposition: exposition)
+        guard reading.isEmpty else { return .reading(reading) }
+        preferPrometheusPath(after: body)
+        let problem = exposition.problems.first.map { ": \($0)" } ?? ""
+        return .failed(.malformed, "no \(backend.engine.rawValue) metric in the answer\(problem)")
+    }
+
+    /// Notes a `/slots` answer for this round; stops asking if the server has none.
+    func read(slots result: ScrapeCall.Result) {
+        slots = nil
+        guard case .response(let status, let body) = result else { return }
+        if status == 404 || status == 501 {
+            slotsURL = nil
+            return
+        }
+        guard status == 200 else { return }
+        slots = body.withUnsafeReadableBytes { LlamaCppSlots.reading(json: $0) }
+    }
+
+    /// Ends a round: a sample if either answer gave something, and the outcome to count.
+    func finishRound(_ metrics: MetricsAnswer, now: Instant) -> (sample: LoadSample?, outcome: ScrapeOutcome) {
+        defer { slots = nil }
+        var reading: EngineReading
+        switch metrics {
+        case .reading(let read): reading = read
+        case .failed(let outcome, _):
+            guard slots != nil else {
+                gauges.count(outcome)
+                return (nil, outcome)
+            }
+            reading = EngineReading()
+        }
+        if let slots { reading = reading.merging(slots) }
+        let sample = tracker.sample(reading, at: now)
+        lastSampleAt = now
+        gauges.record(sample)
+        gauges.count(.ok)
+        return (sample, .ok)
+    }
+
+    /// Refreshes the age gauge.
+    func age(at now: Instant) {
+        if let lastSampleAt { gauges.setAge((now - lastSampleAt).seconds) }
+    }
+
+    /// `trtllm-serve` answers `/metrics` with JSON iteration stats and serves Prometheus text at
+    /// `/prometheus/metrics`; switch there once when a TensorRT-LLM backend's `/metrics` is JSON.
+    private func preferPrometheusPath(after body: ByteBuffer) {
+        guard backend.engine == .trtllm, !switchedToPrometheusPath, metricsURL.basePath.hasSuffix("/metrics"),
+            let first = body.readableBytesView.first(where: { $0 != 0x20 && $0 != 0x0A }),
+            first == UInt8(ascii: "[") || first == UInt8(ascii: "{")
+        else { return }
+        switchedToPrometheusPath = true
+        metricsURL.basePath.removeLast("/metrics".count)
+        metricsURL.basePath += "/prometheus/metrics"
+    }
+}
+
+/// What a `/metrics` answer gave.
+enum MetricsAnswer {
+    case reading(EngineReading)
+    /// No reading, with the outcome to count and a reason for the log.
+    case failed(ScrapeOutcome, String)
+}
+
+/// A backend's scrape metrics, kept so a scrape does not look them up in the registry.
+private final class ScrapeGauges {
+    private let backend: String
+    private let metrics: GatewayMetrics
+    private var values: [String: Gauge] = [:]
+    private var outcomes: [ScrapeOutcome: Counter] = [:]
+    private var ageGauge: Gauge?
+
+    init(backend: String, metrics: GatewayMetrics) {
+        self.backend = backend
+        self.metrics = metrics
+    }
+
+    func count(_ outcome: ScrapeOutcome) {
+        if outcomes[outcome] == nil { outcomes[outcome] = metrics.scrapeCounter(backend: backend, outcome: outcome) }
+        outcomes[outcome]?.increment()
+    }
+
+    func setAge(_ seconds: Double) {
+        if ageGauge == nil { ageGauge = metrics.scrapeAgeGauge(backend: backend) }
+        ageGauge?.set(to: max(0, seconds))
+    }
+
+    /// Sets a gauge per field the sample has; a field that was exported before and is now missing reads NaN.
+    func record(_ sample: LoadSample) {
+        let fields: [(String, Double?)] = [
+            ("waiting", sample.waiting.map(Double.init)),
+            ("running", sample.running.map(Double.init)),
+            ("kv_usage", sample.kvUsage),
+            ("prompt_tps", sample.promptTokensPerSecond),
+            ("generation_tps", sample.generationTokensPerSecond),
+        ]
+        for (metric, value) in fields {
+            if let value {
+                if values[metric] == nil { values[metric] = metrics.scrapedGauge(backend: backend, metric: metric) }
+                values[metric]?.set(to: value)
+            } else {
+                values[metric]?.set(to: .nan)
+            }
+        }
+        setAge(0)
+    }
+}

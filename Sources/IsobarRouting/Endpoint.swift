@@ -1,0 +1,77 @@
+import IsobarModel
+
+/// What one node knows about one endpoint (a backend): its own in-flight ledger, the latest scraped
+/// sample, and what it has learned of the endpoint's speed.
+struct Endpoint: Sendable {
+    let backend: Backend
+    let isLocal: Bool
+
+    // MARK: Ledger (this node's requests), credited at pick time
+    /// Requests in flight.
+    var requests = 0
+    /// Of which still waiting for their first token.
+    var awaitingFirstToken = 0
+    /// Uncached prompt tokens of those, not yet prefilled.
+    var prefillTokens = 0
+    /// Requests past their first token, generating.
+    var decodeStreams = 0
+    /// Output tokens those are still expected to generate.
+    var decodeTokens = 0
+    /// KV tokens this node's requests there are expected to hold on average over their lives (prompt
+    /// plus half the expected output).
+    var kvTokens = 0
+
+    // MARK: Observations
+    var sample: LoadSample?
+    /// Prompt tokens per second the endpoint prefills, from the capacity hint, refined by uncontended
+    /// times to first token and by the scraped prompt throughput while prefill is its bottleneck.
+    var prefillRate: Double
+    /// Output tokens per second of the whole endpoint with a full batch, likewise.
+    var decodeRate: Double
+    /// Sequences the endpoint batches at once (`max_num_seqs`), when hinted.
+    let slots: Int?
+    /// Tokens its KV cache holds: the capacity hint, replaced by the scraped geometry.
+    var kvCapacityTokens: Int
+    /// Peak-EWMA of observed time to first token, in seconds, and when it was last updated.
+    var peakLatency = 0.0
+    var peakLatencyAt = Instant.zero
+    /// Last expected TTFT computed for it, in seconds (for /metrics).
+    var lastScore = 0.0
+    var prefixes: PrefixIndex
+    var lastSuccess: Instant?
+    var lastFailure: Instant?
+    /// Picks by reason (for /metrics).
+    var picks: [PickReason: Int] = [:]
+
+    /// Prompt tokens per second assumed when nothing better is known (a mid-size GPU on an 8B model).
+    static let defaultPrefillRate = 20_000.0
+    static let defaultDecodeRate = 2_000.0
+
+    init(backend: Backend, isLocal: Bool) {
+        self.backend = backend
+        self.isLocal = isLocal
+        prefillRate = backend.capacity.prefillTokensPerSecond ?? Self.defaultPrefillRate
+        decodeRate = backend.capacity.decodeTokensPerSecond ?? Self.defaultDecodeRate
+        slots = backend.capacity.maxConcurrency
+        kvCapacityTokens = backend.capacity.kvCacheTokens ?? backend.capacity.contextWindow.map { $0 * 4 } ?? 400_000
+        prefixes = PrefixIndex(capacityTokens: kvCapacityTokens)
+    }
+
+    /// The scraped sample if it is fresh at `now`.
+    func freshSample(at now: Instant, staleAfter: Duration) -> LoadSample? {
+        guard let sample, sample.age(at: now) <= staleAfter else { return nil }
+        return sample
+    }
+}
+
+/// Why a policy picked an endpoint.
+public enum PickReason: String, Sendable, CaseIterable {
+    /// The only candidate.
+    case only
+    /// The policy's best score (or its rule, for round-robin and random).
+    case best
+    /// Kept on the endpoint most likely holding the prompt prefix, within the affinity budget.
+    case affinity
+    /// A retry of the same deployment.
+    case retry
+}

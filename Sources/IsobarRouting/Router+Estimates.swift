@@ -1,0 +1,330 @@
+import IsobarModel
+
+extension Router {
+    // MARK: - Queries
+
+    /// Requests this node has in flight on `backend`.
+    public func inFlight(on backend: BackendID) -> Int { backendIndex[backend].map { endpoints[$0].requests } ?? 0 }
+
+    /// Requests the router is tracking (in flight, waiting for a retry, or held).
+    public var activeRequests: Int { requests.count }
+
+    /// False while `backend` is passed over: its last call could not reach it (connect failure, reset or
+    /// timeout), no call succeeded since, and the cooldown since that failure has not run out.
+    public func isUsable(_ backend: BackendID, now: Instant) -> Bool {
+        backendIndex[backend].map { isUsable(index: $0, now: now) } ?? false
+    }
+
+    /// The model groups clients can ask for, sorted by name.
+    public var modelNames: [ModelName] { knownModels }
+
+    /// What the node knows of each endpoint, for `/metrics`.
+    public func endpointStatus(now: Instant) -> [EndpointStatus] {
+        let staleAfter = Duration.milliseconds(configuration.balancing.staleAfterSeconds * 1000)
+        return endpoints.indices.map { b in
+            let e = endpoints[b]
+            return EndpointStatus(
+                backend: e.backend.name,
+                requests: e.requests,
+                awaitingFirstToken: e.awaitingFirstToken,
+                prefillTokens: e.prefillTokens,
+                decodeStreams: e.decodeStreams,
+                prefillRate: e.prefillRate,
+                lastScore: e.lastScore,
+                sample: e.sample,
+                stale: e.backend.metricsURL != nil && e.freshSample(at: now, staleAfter: staleAfter) == nil,
+                picks: e.picks
+            )
+        }
+    }
+
+    // MARK: - Candidates
+
+    func isUsable(index b: Int, now: Instant) -> Bool {
+        guard let failure = endpoints[b].lastFailure else { return true }
+        return (endpoints[b].lastSuccess ?? .zero) > failure || now - failure >= configuration.unreachableCooldown
+    }
+
+    /// Fills `scratch` with the deployments to pick among: the usable ones in the node's region, else the
+    /// usable ones anywhere, else all of them (one may have recovered). Load-aware spill-over between
+    /// regions comes with gossip; until then a region serves its own traffic while it can.
+    mutating func preferReachable(_ candidates: [Int], group g: Int, now: Instant) {
+        scratch.removeAll(keepingCapacity: true)
+        var usableAnywhere = 0
+        for d in candidates {
+            let b = groups[g].backendOf[d]
+            guard isUsable(index: b, now: now) else { continue }
+            usableAnywhere += 1
+            if endpoints[b].isLocal { scratch.append(d) }
+        }
+        guard scratch.isEmpty else { return }
+        if usableAnywhere > 0 {
+            for d in candidates where isUsable(index: groups[g].backendOf[d], now: now) { scratch.append(d) }
+        } else {
+            scratch.append(contentsOf: candidates)
+        }
+    }
+
+    /// Removes from `scratch` the deployments whose endpoint already has `maxQueuePerEndpoint` requests
+    /// waiting for their first token (this node's, plus other clients' scraped queue).
+    mutating func dropFullEndpoints(group g: Int, now: Instant) {
+        guard let cap = configuration.admission.maxQueuePerEndpoint else { return }
+        scratch.removeAll { d in
+            let e = endpoints[groups[g].backendOf[d]]
+            let others = max(0, (e.sample?.waiting ?? 0) - e.awaitingFirstToken)
+            return e.awaitingFirstToken + others >= cap
+        }
+    }
+
+    /// The expected time to first token of `request` on endpoint `b`, in seconds, with the prompt tokens
+    /// the endpoint probably has cached and the token work ahead of the request.
+    ///
+    ///     TTFT ≈ admission wait
+    ///          + (this node's unprefilled tokens there + other clients' queued prompt tokens
+    ///             + the request's uncached tokens) / prefill rate
+    ///          + kvPressure × u² / (1 − u)      (u: scraped KV usage)
+    ///          + RTT to the endpoint's region
+    ///          + stale penalty (when the endpoint is scraped and its last sample is old)
+    ///
+    /// Other clients' queue is the scraped waiting count beyond this node's own requests awaiting their
+    /// first token, at the model's mean prompt length. A stale sample keeps counting (never read as idle).
+    /// The admission wait is the time until the engine has a free sequence slot and KV room for the
+    /// prompt (see `admissionWait`): on a saturated engine it, not prefill, decides the wait.
+    func expectedTTFT(
+        backend b: Int,
+        request: RequestProfile,
+        now: Instant
+    )
+        -> (ttft: Double, cached: Int, outstanding: Double, kvTokens: Double)
+    {
+        let e = endpoints[b]
+        let g = groupIndex[request.model] ?? 0
+        let balancing = configuration.balancing
+        let staleAfter = Duration.milliseconds(balancing.staleAfterSeconds * 1000)
+        let fresh = e.freshSample(at: now, staleAfter: staleAfter)
+        let meanPrompt = max(1, groups[g].promptLengths.mean)
+        var othersQueued = 0.0
+        if let waiting = e.sample?.waiting, waiting > e.awaitingFirstToken {
+            othersQueued = Double(waiting - e.awaitingFirstToken) * meanPrompt
+        }
+        var cached = 0
+        if !request.prefixHashes.isEmpty {
+            cached = min(
+                request.promptTokens - 1,
+                e.prefixes.matchedPrefix(request.prefixHashes) * request.hashBlockTokens
+            )
+            cached = max(0, cached)
+        }
+        let uncached = Double(max(1, request.promptTokens - cached))
+        let queue = Double(e.prefillTokens) + othersQueued
+        var kv = Double(e.kvTokens)
+        if let usage = fresh?.kvUsage { kv = max(kv, usage * Double(e.kvCapacityTokens)) }
+        let wait = admissionWait(e, kvTokens: kv, prompt: request.promptTokens, meanPrompt: meanPrompt, group: g)
+        var ttft = wait + (queue + uncached) / e.prefillRate
+        if let u = fresh?.kvUsage {
+            let usage = min(max(u, 0), 0.98)
+            ttft += balancing.kvPressureSeconds * usage * usage / (1 - usage)
+        }
+        ttft += rtt(to: b)
+        if e.backend.metricsURL != nil, fresh == nil, e.sample != nil { ttft += balancing.stalePenaltySeconds }
+        let outstanding = queue + Double(e.decodeTokens)
+        return (ttft, cached, outstanding, kv)
+    }
+
+    /// Seconds until endpoint `e` can start a new request of `prompt` tokens: zero while it has a free
+    /// sequence slot and KV room; else the departures it must wait for, at the rate requests leave a full
+    /// engine (decode rate ÷ mean output length). Requests in the engine are the larger of this node's
+    /// ledger and the scraped running + waiting (other clients' too); KV in use is `kvTokens`.
+    func admissionWait(_ e: Endpoint, kvTokens: Double, prompt: Int, meanPrompt: Double, group g: Int) -> Double {
+        let meanOutput = groups[g].outputLengths.count > 0 ? max(1, groups[g].outputLengths.mean) : 256
+        let departures = e.decodeRate / meanOutput
+        var wait = 0.0
+        if let slots = e.slots {
+            let scraped = (e.sample?.running ?? 0) + (e.sample?.waiting ?? 0)
+            let inEngine = max(e.requests, scraped)
+            if inEngine >= slots { wait = Double(inEngine - slots + 1) / departures }
+        }
+        let short = kvTokens + Double(prompt) - Double(e.kvCapacityTokens)
+        if short > 0 { wait = max(wait, short / (departures * (meanPrompt + meanOutput))) }
+        return wait
+    }
+
+    /// Output tokens a request is expected to generate: its `max_tokens` capped at the model's learned
+    /// output-length quantile (256 before enough completions were seen, when it sets none).
+    func expectedOutput(_ request: RequestProfile, group g: Int) -> Int {
+        let learned = groups[g].outputLengths.quantile(configuration.balancing.outputQuantile)
+        switch (request.maxTokens, learned) {
+        case (let limit?, let q?): return max(1, min(limit, q))
+        case (let limit?, nil): return max(1, limit)
+        case (nil, let q?): return q
+        case (nil, nil): return 256
+        }
+    }
+
+    // MARK: - Picking
+
+    /// Picks one of the deployments in `scratch` with the group's policy and credits the ledger.
+    mutating func plan(
+        _ id: RequestID,
+        group g: Int,
+        reason: String,
+        now: Instant,
+        rng: inout some RandomNumberGenerator
+    ) -> AttemptPlan {
+        let request = requests[id]!.profile
+        views.removeAll(keepingCapacity: true)
+        for d in scratch {
+            let b = groups[g].backendOf[d]
+            let estimate = expectedTTFT(backend: b, request: request, now: now)
+            endpoints[b].lastScore = estimate.ttft
+            views.append(
+                PolicyCandidate(
+                    index: b,
+                    inFlight: endpoints[b].requests,
+                    outstandingTokens: estimate.outstanding,
+                    expectedTTFT: estimate.ttft,
+                    cachedTokens: estimate.cached,
+                    latency: peakLatency(b, now: now),
+                    kvTokens: estimate.kvTokens
+                )
+            )
+        }
+        let (pick, why): (Int, PickReason)
+        if scratch.count == 1 {
+            (pick, why) = (0, reason == "initial" || reason == "released" ? .only : .retry)
+        } else {
+            (pick, why) = policies[g].pick(
+                from: views,
+                affinityBudget: configuration.balancing.affinityBudgetSeconds,
+                rng: &rng
+            )
+        }
+        let deployment = scratch[pick]
+        let chosen = views[pick]
+        let b = chosen.index
+        let output = expectedOutput(request, group: g)
+        let uncached = max(1, request.promptTokens - chosen.cachedTokens)
+        let uncontended = endpoints[b].awaitingFirstToken == 0 && (endpoints[b].sample?.waiting ?? 0) == 0
+        let attempt = AttemptID(nextAttempt)
+        nextAttempt &+= 1
+        attempts[attempt] = AttemptState(
+            request: id,
+            deployment: deployment,
+            backend: b,
+            promptTokens: request.promptTokens,
+            uncachedTokens: uncached,
+            expectedOutput: output,
+            uncontended: uncontended,
+            pickedAt: now
+        )
+        endpoints[b].requests += 1
+        endpoints[b].awaitingFirstToken += 1
+        endpoints[b].prefillTokens += uncached
+        endpoints[b].decodeTokens += output
+        endpoints[b].kvTokens += request.promptTokens + output / 2
+        endpoints[b].picks[why, default: 0] += 1
+        if !request.prefixHashes.isEmpty {
+            endpoints[b].prefixes.insert(request.prefixHashes, blockTokens: request.hashBlockTokens)
+        }
+        var state = requests[id]!
+        state.attemptsMade += 1
+        if !state.tried.contains(deployment) { state.tried.append(deployment) }
+        requests[id] = state
+        let explained: [CandidateView] =
+            configuration.explainsDecisions
+            ? views.map {
+                CandidateView(
+                    backend: endpoints[$0.index].backend.name,
+                    inFlight: $0.inFlight,
+                    expectedTTFT: $0.expectedTTFT,
+                    cachedTokens: $0.cachedTokens
+                )
+            } : []
+        return AttemptPlan(
+            attempt: attempt,
+            request: id,
+            deployment: groups[g].model.deployments[deployment],
+            region: endpoints[b].backend.region,
+            attemptNumber: state.attemptsMade,
+            deadline: state.deadline,
+            decision: RouteDecision(
+                policy: policies[g].kind,
+                candidates: explained,
+                picked: endpoints[b].backend.name,
+                reason: reason,
+                pick: why
+            )
+        )
+    }
+
+    /// Takes an ended attempt off its endpoint's ledger.
+    mutating func release(_ state: AttemptState) {
+        let b = state.backend
+        precondition(endpoints[b].requests > 0, "in-flight ledger of \(endpoints[b].backend.name) would go negative")
+        endpoints[b].requests -= 1
+        if state.firstTokenSeen {
+            endpoints[b].decodeStreams -= 1
+        } else {
+            endpoints[b].awaitingFirstToken -= 1
+            endpoints[b].prefillTokens -= state.uncachedTokens
+        }
+        endpoints[b].decodeTokens -= state.expectedOutput
+        endpoints[b].kvTokens -= state.promptTokens + state.expectedOutput / 2
+    }
+
+    /// Learns from an observed time to first token: the endpoint's peak-EWMA latency, and, when the
+    /// attempt found the endpoint uncontended and had enough prompt to outweigh per-step overheads, its
+    /// prefill rate. Only uncontended attempts teach the rate: a queue's wait depends on where the other
+    /// requests were sent, and learning from it would make endpoints shun each other in turn.
+    mutating func observeTTFT(_ state: AttemptState, now: Instant) {
+        let observed = (now - state.pickedAt).seconds
+        let b = state.backend
+        let prefill = observed - rtt(to: b)
+        if state.uncontended, state.uncachedTokens >= Self.rateLearningTokens, prefill > 0 {
+            let rate = Double(state.uncachedTokens) / prefill
+            endpoints[b].prefillRate = Self.refined(endpoints[b].prefillRate, toward: rate, weight: 0.1)
+        }
+        let current = peakLatency(b, now: now)
+        endpoints[b].peakLatency = observed > current ? observed : 0.8 * current + 0.2 * observed
+        endpoints[b].peakLatencyAt = now
+    }
+
+    /// Uncached prompt tokens an uncontended attempt needs before its TTFT teaches the prefill rate.
+    static let rateLearningTokens = 1024
+
+    /// An exponentially weighted step of a learned rate toward an observation, which is first bounded to
+    /// half to twice the current value (one odd reading cannot swing it).
+    static func refined(_ current: Double, toward observed: Double, weight: Double) -> Double {
+        let bounded = min(2 * current, max(current / 2, observed))
+        return (1 - weight) * current + weight * bounded
+    }
+
+    /// Seconds from this node to endpoint `b`'s region and back (zero within the region).
+    func rtt(to b: Int) -> Double {
+        guard let region, endpoints[b].backend.region != region else { return 0 }
+        return configuration.regionRTT[endpoints[b].backend.region] ?? 0.05
+    }
+
+    /// The endpoint's peak-EWMA latency decayed to `now` (10-second time constant, linear approximation
+    /// of the exponential, floored at zero weight).
+    func peakLatency(_ b: Int, now: Instant) -> Double {
+        let e = endpoints[b]
+        guard e.peakLatency > 0 else { return 0 }
+        let elapsed = max(0, (now - e.peakLatencyAt).seconds)
+        return e.peakLatency * max(0.1, 1 - elapsed / 10)
+    }
+}
+
+/// What a node knows of one endpoint, for `/metrics`.
+public struct EndpointStatus: Sendable, Equatable {
+    public var backend: BackendID
+    public var requests: Int
+    public var awaitingFirstToken: Int
+    public var prefillTokens: Int
+    public var decodeStreams: Int
+    public var prefillRate: Double
+    public var lastScore: Double
+    public var sample: LoadSample?
+    public var stale: Bool
+    public var picks: [PickReason: Int]
+}
