@@ -6,7 +6,7 @@ PYTHON := $(VENV)/bin/python
 ISOBAR := .build/debug/isobar
 SWIFT_SOURCES := Sources Tests Package.swift
 
-.PHONY: demo test bench bootstrap build lint format soundness unit conformance venv clean simulator-check baselines simulator-results
+.PHONY: demo test bench bench-balance bootstrap build lint format soundness unit conformance venv clean simulator-check baselines simulator-results
 
 ## Install missing Debian packages (libhiredis-dev, redis-server, python3-venv, wrk).
 bootstrap:
@@ -36,18 +36,25 @@ test: bootstrap lint
 	$(MAKE) conformance
 	$(MAKE) simulator-check
 
+## Tier (d): shipped scenarios against simulator/baselines/, calibration, capacity plan; then every scenario at
+## 60/80/95 % load under every policy against simulator/results/, the README table and the issue-4 targets.
 simulator-check: venv
 	$(SWIFT) build -c release --product isobar
 	$(PYTHON) scripts/check_simulator.py --isobar .build/release/isobar
+	$(PYTHON) scripts/results_table.py --check --isobar .build/release/isobar
 
-## Regenerate the results table of simulator/README.md from simulator/baselines/.
+## Run every shipped scenario at 60/80/95 % load under every policy: rewrites simulator/results/ and the
+## results table of simulator/README.md (review the diff).
 simulator-results:
-	python3 scripts/results_table.py
+	$(SWIFT) build -c release --product isobar
+	python3 scripts/results_table.py --isobar .build/release/isobar
 
-## Rewrite simulator/baselines/ from the shipped scenarios (after an intended change; review the diff).
+## Rewrite simulator/baselines/ and simulator/results/ (with the README table) from the shipped scenarios
+## (after an intended change; review the diff).
 baselines: venv
 	$(SWIFT) build -c release --product isobar
 	$(PYTHON) scripts/check_simulator.py --isobar .build/release/isobar --update
+	$(PYTHON) scripts/results_table.py --isobar .build/release/isobar
 
 lint:
 	$(SWIFT) format lint --strict --recursive --parallel --configuration .swift-format $(SWIFT_SOURCES)
@@ -61,6 +68,12 @@ soundness:
 conformance: venv
 	$(SWIFT) build
 	ISOBAR_BIN=$(ISOBAR) $(PYTHON) -m pytest -q Tests/Conformance
+
+## Live balancing: isobar up with emulated engines of unequal speed under skewed-length load, every
+## policy side by side (p50/p99 TTFT, throughput); fails if isobar does not have the lowest p99.
+bench-balance: bootstrap venv
+	$(SWIFT) build -c release --product isobar
+	$(PYTHON) scripts/bench_balance.py --isobar .build/release/isobar
 
 ## Benchmarks (release build): gateway overhead against a zero-latency upstream; engine model, routing
 ## decisions and simulator throughput.

@@ -100,6 +100,69 @@ def measure(url, body, connections, seconds, script, pid=None):
     return result
 
 
+METRICS_SERVER = r"""
+import asyncio, sys
+body = open(sys.argv[1], "rb").read()
+head = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: %d\r\n\r\n" % len(body)
+async def serve(reader, writer):
+    try:
+        while await reader.readuntil(b"\r\n\r\n"):
+            writer.write(head + body)
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        writer.close()
+async def main():
+    ports = [int(p) for p in sys.argv[2:]]
+    servers = [await asyncio.start_server(serve, "127.0.0.1", p) for p in ports]
+    print("listening", flush=True)
+    await asyncio.gather(*(s.serve_forever() for s in servers))
+asyncio.run(main())
+"""
+
+
+def scrape_cost(isobar, work, seconds, endpoints=64):
+    """Gateway CPU spent scraping `endpoints` vLLM /metrics endpoints (a real vLLM exposition, kept-alive
+    connections) every 250 ms, as a share of one core: the same node with the same backends declared
+    `openai-compatible` (never scraped) is the baseline, measured in the same run."""
+    ports = [free_port() for _ in range(endpoints)]
+    fixture = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "IsobarWireTests", "Fixtures",
+                           "vllm-v1.txt")
+    server_script = os.path.join(work, "metrics_server.py")
+    with open(server_script, "w") as f:
+        f.write(METRICS_SERVER)
+    server = start([sys.executable, server_script, fixture] + [str(p) for p in ports], "listening")
+    shares = {}
+    try:
+        for engine in ("openai-compatible", "vllm"):
+            port = free_port()
+            topology = os.path.join(work, f"scrape-{engine}.yaml")
+            backends = "\n".join(
+                f'  - {{name: b{i}, region: local, engine: {engine}, url: "http://127.0.0.1:{p}", models: [m]}}'
+                for i, p in enumerate(ports))
+            with open(topology, "w") as f:
+                f.write(f"""
+mesh: {{name: bench-scrape}}
+regions: [{{name: local}}]
+nodes: [{{name: gw, region: local, listen: "127.0.0.1:{port}"}}]
+backends:
+{backends}
+models:
+  - {{name: m, deployments: [{{backend: b0, model: m}}]}}
+""")
+            gateway = start([isobar, "serve", "--topology", topology, "--node", "gw", "--log-level", "error"],
+                            "listening on")
+            try:
+                time.sleep(2)
+                before, start_time = cpu_seconds(gateway.pid), time.monotonic()
+                time.sleep(seconds)
+                shares[engine] = (cpu_seconds(gateway.pid) - before) / (time.monotonic() - start_time)
+            finally:
+                stop(gateway)
+    finally:
+        stop(server)
+    return shares["vllm"] - shares["openai-compatible"], shares
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--isobar", default=".build/release/isobar")
@@ -180,6 +243,10 @@ models:
             ("added p50 at concurrency 1", (rows[0][3]["p50_us"] - rows[0][2]["p50_us"]) / 1000, 0.3, "ms"),
             ("resident memory at 1,000 streams", peak, 100, "MB"),
         ]
+        scraping, shares = scrape_cost(isobar, work, max(10, args.seconds))
+        print(f"\nscraping 64 vLLM endpoints every 250 ms: {scraping * 100:.2f} % of one core "
+              f"(gateway {shares['vllm'] * 100:.2f} %, same node unscraped {shares['openai-compatible'] * 100:.2f} %)")
+        targets.append(("scraping 64 endpoints every 250 ms", scraping * 100, 2, "% core"))
         print()
         for label, value, target, unit in targets:
             print(f"{label:<40} {value:>8.2f} {unit}  target {target} {unit}  {'ok' if value <= target else 'OVER'}")

@@ -14,7 +14,7 @@ import Glibc
 /// back to the router. Event-loop bound: all of it runs on the client connection's event loop.
 final class Exchange {
     let core: GatewayCore
-    let reply: Reply
+    var reply: Reply
     let eventLoop: any EventLoop
     let pool: UpstreamPool
     let operation: Operation
@@ -148,6 +148,8 @@ final class Exchange {
             preconditionFailure("router planned an attempt on unknown backend \(plan.deployment.backend)")
         }
         lastBackend = backend.name
+        core.metrics.picked(backend: backend.name.rawValue, reason: plan.decision.pick)
+        if core.topology.routing.debugHeader { reply.route = Self.explain(plan) }
         logDecision(plan)
         let upstream: UpstreamRequest
         do {
@@ -331,19 +333,24 @@ final class Exchange {
 
     private func logDecision(_ plan: AttemptPlan) {
         guard core.logger.logLevel <= .trace else { return }
-        let candidates = plan.decision.candidates.map {
-            "\($0.backend):\($0.inFlight)req/\(Int(($0.expectedTTFT * 1000).rounded()))ms/\($0.cachedTokens)cached"
-        }.joined(separator: ",")
         core.logger.trace(
             "route decision",
             metadata: [
                 "isobar.request_id": "\(reply.requestID)", "isobar.model": "\(profile.model)",
-                "isobar.policy": "\(plan.decision.policy.rawValue)", "isobar.candidates": "\(candidates)",
-                "isobar.backend": "\(plan.decision.picked)", "isobar.deployment": "\(plan.deployment.model)",
-                "isobar.attempt": "\(plan.attemptNumber)", "isobar.reason": "\(plan.decision.reason)",
-                "isobar.pick": "\(plan.decision.pick.rawValue)",
+                "isobar.deployment": "\(plan.deployment.model)", "isobar.decision": "\(Self.explain(plan))",
             ]
         )
+    }
+
+    /// A decision in one line (the trace log and the `x-isobar-route` header): the policy, the pick and
+    /// why, the attempt, and every candidate as `backend:requests/expected-TTFT/cached-tokens`.
+    static func explain(_ plan: AttemptPlan) -> String {
+        let d = plan.decision
+        let candidates = d.candidates.map {
+            "\($0.backend):\($0.inFlight)req/\(Int(($0.expectedTTFT * 1000).rounded()))ms/\($0.cachedTokens)cached"
+        }.joined(separator: ",")
+        return "policy=\(d.policy.rawValue); backend=\(d.picked); pick=\(d.pick.rawValue); "
+            + "attempt=\(plan.attemptNumber); reason=\(d.reason); candidates=\(candidates)"
     }
 }
 

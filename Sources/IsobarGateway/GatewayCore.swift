@@ -96,12 +96,9 @@ final class GatewayCore: Sendable {
         _ = held.withLock { $0.removeValue(forKey: id) }
     }
 
-    /// The latest scraped load of each backend.
-    let scrapedLoad = ScrapedLoad()
-
-    /// A scrape of `backend`'s metrics gave `sample` (the metrics scraper's sink).
+    /// A scrape of `backend`'s metrics gave `sample` (the metrics scraper's sink): the router reads it.
     func scraped(_ backend: BackendID, _ sample: LoadSample) {
-        scrapedLoad.store(backend, sample)
+        withRouter { router, _ in router.scraped(backend, sample, now: MonotonicClock.now()) }
     }
 
     /// A new request id, unique within the mesh with overwhelming probability.

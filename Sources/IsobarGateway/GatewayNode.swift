@@ -13,7 +13,8 @@ public final class GatewayNode: Service, Sendable {
     private let listening: EventLoopPromise<SocketAddress>
     /// How long graceful shutdown waits for requests in flight after the node stops accepting.
     public let drainTimeout: Duration
-    /// How the node scrapes its self-hosted backends' metrics.
+    /// How the node scrapes its self-hosted backends' metrics (by default every
+    /// `routing.balancing.scrape_interval_ms`).
     public let scraping: ScraperConfiguration
 
     /// A node of `topology`. Throws if `name` is not a node of it.
@@ -23,7 +24,7 @@ public final class GatewayNode: Service, Sendable {
         group: any EventLoopGroup,
         logger: Logger,
         drainTimeout: Duration = .seconds(10),
-        scraping: ScraperConfiguration = ScraperConfiguration()
+        scraping: ScraperConfiguration? = nil
     ) throws {
         guard let node = topology.node(name) else {
             throw GatewayError(.internal, "node '\(name)' is not in the topology")
@@ -34,7 +35,8 @@ public final class GatewayNode: Service, Sendable {
         self.core = try GatewayCore(topology: topology, node: node, group: group, logger: logger)
         self.listening = group.next().makePromise()
         self.drainTimeout = drainTimeout
-        self.scraping = scraping
+        self.scraping =
+            scraping ?? ScraperConfiguration(interval: .seconds(topology.routing.balancing.scrapeIntervalSeconds))
     }
 
     /// The address the node listens on, once bound (useful with port 0).

@@ -90,11 +90,8 @@ struct GatewayResponder: HTTPResponder {
                 reply.json(status: .serviceUnavailable, Array(#"{"status":"no usable backend"}"#.utf8))
             }
         case .metrics:
-            core.withRouter { router, _ in
-                for backend in core.topology.backends {
-                    core.metrics.setInFlight(backend: backend.name.rawValue, router.inFlight(on: backend.name))
-                }
-            }
+            let endpoints = core.withRouter { router, _ in router.endpointStatus(now: MonotonicClock.now()) }
+            for endpoint in endpoints { core.metrics.setEndpoint(endpoint) }
             var headers = reply.baseHeaders
             headers.add(name: "content-type", value: "text/plain; version=0.0.4; charset=utf-8")
             writer.respond(status: .ok, headers: headers, bytes: core.metrics.exposition())
@@ -137,10 +134,13 @@ struct Reply {
     /// The node's own id of the request, unique among its requests.
     let routingID: RequestID
     let dialect: WireAPI
+    /// The `x-isobar-route` header explaining the last routing decision (when `routing.debug_header`).
+    var route: String?
 
     var baseHeaders: HTTPHeaders {
         var headers = HTTPHeaders()
         headers.add(name: "x-request-id", value: requestID)
+        if let route { headers.add(name: "x-isobar-route", value: route) }
         return headers
     }
 

@@ -34,19 +34,6 @@ enum ScrapeOutcome: String, Sendable, CaseIterable {
     case ok, error, timeout, malformed
 }
 
-/// The latest scraped load of each backend, shared by the scraper (writer) and the node (readers).
-final class ScrapedLoad: Sendable {
-    private let samples = Mutex<[BackendID: LoadSample]>([:])
-
-    func store(_ backend: BackendID, _ sample: LoadSample) {
-        samples.withLock { $0[backend] = sample }
-    }
-
-    func latest(_ backend: BackendID) -> LoadSample? { samples.withLock { $0[backend] } }
-
-    var all: [BackendID: LoadSample] { samples.withLock { $0 } }
-}
-
 /// Scrapes every backend that has a `metricsURL` once per interval, through the node's pooled upstream
 /// connections, and hands each new `LoadSample` to `sink`. Runs on one event loop: a tick queues the backends
 /// whose previous round has ended and starts as many as the concurrency bound allows; a round that ends

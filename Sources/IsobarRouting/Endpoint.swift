@@ -5,6 +5,8 @@ import IsobarModel
 struct Endpoint: Sendable {
     let backend: Backend
     let isLocal: Bool
+    /// Seconds from the node to the endpoint's region and back (zero within the node's region).
+    let rtt: Double
 
     // MARK: Ledger (this node's requests), credited at pick time
     /// Requests in flight.
@@ -40,16 +42,15 @@ struct Endpoint: Sendable {
     var prefixes: PrefixIndex
     var lastSuccess: Instant?
     var lastFailure: Instant?
-    /// Picks by reason (for /metrics).
-    var picks: [PickReason: Int] = [:]
 
     /// Prompt tokens per second assumed when nothing better is known (a mid-size GPU on an 8B model).
     static let defaultPrefillRate = 20_000.0
     static let defaultDecodeRate = 2_000.0
 
-    init(backend: Backend, isLocal: Bool) {
+    init(backend: Backend, isLocal: Bool, rtt: Double) {
         self.backend = backend
         self.isLocal = isLocal
+        self.rtt = isLocal ? 0 : rtt
         prefillRate = backend.capacity.prefillTokensPerSecond ?? Self.defaultPrefillRate
         decodeRate = backend.capacity.decodeTokensPerSecond ?? Self.defaultDecodeRate
         slots = backend.capacity.maxConcurrency

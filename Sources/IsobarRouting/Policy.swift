@@ -47,6 +47,10 @@ public struct PolicyCandidate: Sendable, Equatable {
 /// index into it and why. Randomness comes from the caller's generator, so a seeded run is reproducible.
 public protocol Policy: Sendable {
     var kind: PolicyKind { get }
+    /// Whether `pick` reads the candidates' estimates (expected TTFT, outstanding tokens, cached tokens,
+    /// latency, KV tokens). When false the router fills in only `inFlight`, sparing the estimate of
+    /// every candidate.
+    var readsEstimates: Bool { get }
     mutating func pick(
         from candidates: [PolicyCandidate],
         affinityBudget: Double,
@@ -54,11 +58,16 @@ public protocol Policy: Sendable {
     ) -> (index: Int, reason: PickReason)
 }
 
+extension Policy {
+    public var readsEstimates: Bool { true }
+}
+
 /// Cycles through the candidates in order.
 public struct RoundRobinPolicy: Policy {
     private var cursor = 0
     public init() {}
     public var kind: PolicyKind { .roundRobin }
+    public var readsEstimates: Bool { false }
 
     public mutating func pick(
         from candidates: [PolicyCandidate],
@@ -74,6 +83,7 @@ public struct RoundRobinPolicy: Policy {
 public struct RandomPolicy: Policy {
     public init() {}
     public var kind: PolicyKind { .random }
+    public var readsEstimates: Bool { false }
 
     public func pick(
         from candidates: [PolicyCandidate],
@@ -84,8 +94,8 @@ public struct RandomPolicy: Policy {
     }
 }
 
-/// The candidate with the lowest `cost`; ties are broken at random (reservoir sampling) so a burst does
-/// not pile onto the first candidate.
+/// The candidate with the lowest `cost`; ties are broken at random so a burst does not pile onto the
+/// first candidate. One pass finds the minimum and counts its ties, one random draw picks among them.
 func argmin(
     _ candidates: [PolicyCandidate],
     rng: inout some RandomNumberGenerator,
@@ -93,25 +103,31 @@ func argmin(
 ) -> Int {
     var best = Double.infinity
     var ties = 0
-    var choice = 0
+    var first = 0
     for (index, candidate) in candidates.enumerated() {
         let c = cost(candidate)
         if c < best {
             best = c
             ties = 1
-            choice = index
+            first = index
         } else if c == best {
             ties += 1
-            if Int.random(in: 0..<ties, using: &rng) == 0 { choice = index }
         }
     }
-    return choice
+    guard ties > 1 else { return first }
+    var skip = Int(rng.next() % UInt64(ties))
+    for index in first..<candidates.count where cost(candidates[index]) == best {
+        if skip == 0 { return index }
+        skip -= 1
+    }
+    return first
 }
 
 /// Picks the candidate with the fewest requests in flight from this node.
 public struct LeastRequestPolicy: Policy {
     public init() {}
     public var kind: PolicyKind { .leastRequest }
+    public var readsEstimates: Bool { false }
 
     public func pick(
         from candidates: [PolicyCandidate],
@@ -159,6 +175,7 @@ func powerOfTwo(
 public struct PowerOfTwoPolicy: Policy {
     public init() {}
     public var kind: PolicyKind { .powerOfTwo }
+    public var readsEstimates: Bool { false }
 
     public func pick(
         from candidates: [PolicyCandidate],

@@ -30,10 +30,9 @@ extension Router {
                 prefillTokens: e.prefillTokens,
                 decodeStreams: e.decodeStreams,
                 prefillRate: e.prefillRate,
+                decodeRate: e.decodeRate,
                 lastScore: e.lastScore,
-                sample: e.sample,
-                stale: e.backend.metricsURL != nil && e.freshSample(at: now, staleAfter: staleAfter) == nil,
-                picks: e.picks
+                stale: e.backend.metricsURL != nil && e.freshSample(at: now, staleAfter: staleAfter) == nil
             )
         }
     }
@@ -66,13 +65,16 @@ extension Router {
     }
 
     /// Removes from `scratch` the deployments whose endpoint already has `maxQueuePerEndpoint` requests
-    /// waiting for their first token (this node's, plus other clients' scraped queue).
+    /// waiting for their first token (this node's, plus other clients' queue from a fresh scrape: an
+    /// endpoint whose scrapes stopped is not held full forever by its last sample).
     mutating func dropFullEndpoints(group g: Int, now: Instant) {
         guard let cap = configuration.admission.maxQueuePerEndpoint else { return }
+        let staleAfter = Duration.milliseconds(configuration.balancing.staleAfterSeconds * 1000)
         scratch.removeAll { d in
-            let e = endpoints[groups[g].backendOf[d]]
-            let others = max(0, (e.sample?.waiting ?? 0) - e.awaitingFirstToken)
-            return e.awaitingFirstToken + others >= cap
+            let b = groups[g].backendOf[d]
+            let mine = endpoints[b].awaitingFirstToken
+            let waiting = endpoints[b].freshSample(at: now, staleAfter: staleAfter)?.waiting ?? 0
+            return mine + max(0, waiting - mine) >= cap
         }
     }
 
@@ -97,55 +99,96 @@ extension Router {
     )
         -> (ttft: Double, cached: Int, outstanding: Double, kvTokens: Double)
     {
-        let e = endpoints[b]
+        endpoints.withUnsafeBufferPointer {
+            Self.expectedTTFT($0.baseAddress! + b, request: request, context: estimateContext(request), now: now)
+        }
+    }
+
+    /// What the estimates of one request on every candidate share, worked out once per decision.
+    struct EstimateContext {
+        var group: Int
+        var balancing: BalancingSettings
+        var staleAfter: Duration
+        var meanPrompt: Double
+        var meanOutput: Double
+    }
+
+    func estimateContext(_ request: RequestProfile) -> EstimateContext {
         let g = groupIndex[request.model] ?? 0
-        let balancing = configuration.balancing
-        let staleAfter = Duration.milliseconds(balancing.staleAfterSeconds * 1000)
-        let fresh = e.freshSample(at: now, staleAfter: staleAfter)
-        let meanPrompt = max(1, groups[g].promptLengths.mean)
+        return EstimateContext(
+            group: g,
+            balancing: configuration.balancing,
+            staleAfter: .milliseconds(configuration.balancing.staleAfterSeconds * 1000),
+            meanPrompt: max(1, groups[g].promptLengths.mean),
+            meanOutput: groups[g].outputLengths.count > 0 ? max(1, groups[g].outputLengths.mean) : 256
+        )
+    }
+
+    /// `expectedTTFT(backend:request:now:)` on the endpoint at `e`. Static and through a pointer,
+    /// so that a decision copies neither the router nor the endpoint (a copy retains every reference it
+    /// holds): this runs for every candidate of every decision.
+    static func expectedTTFT(
+        _ e: UnsafePointer<Endpoint>,
+        request: RequestProfile,
+        context c: EstimateContext,
+        now: Instant
+    )
+        -> (ttft: Double, cached: Int, outstanding: Double, kvTokens: Double)
+    {
+        let balancing = c.balancing
+        let sample = e.pointee.sample
+        let stale = sample.map { $0.age(at: now) > c.staleAfter } ?? false
         var othersQueued = 0.0
-        if let waiting = e.sample?.waiting, waiting > e.awaitingFirstToken {
-            othersQueued = Double(waiting - e.awaitingFirstToken) * meanPrompt
+        if let waiting = sample?.waiting, waiting > e.pointee.awaitingFirstToken {
+            othersQueued = Double(waiting - e.pointee.awaitingFirstToken) * c.meanPrompt
         }
         var cached = 0
         if !request.prefixHashes.isEmpty {
             cached = min(
                 request.promptTokens - 1,
-                e.prefixes.matchedPrefix(request.prefixHashes) * request.hashBlockTokens
+                e.pointee.prefixes.matchedPrefix(request.prefixHashes) * request.hashBlockTokens
             )
             cached = max(0, cached)
         }
         let uncached = Double(max(1, request.promptTokens - cached))
-        let queue = Double(e.prefillTokens) + othersQueued
-        var kv = Double(e.kvTokens)
-        if let usage = fresh?.kvUsage { kv = max(kv, usage * Double(e.kvCapacityTokens)) }
-        let wait = admissionWait(e, kvTokens: kv, prompt: request.promptTokens, meanPrompt: meanPrompt, group: g)
-        var ttft = wait + (queue + uncached) / e.prefillRate
-        if let u = fresh?.kvUsage {
+        let queue = Double(e.pointee.prefillTokens) + othersQueued
+        var kv = Double(e.pointee.kvTokens)
+        if let usage = sample?.kvUsage { kv = max(kv, usage * Double(e.pointee.kvCapacityTokens)) }
+        let wait = admissionWait(e, kvTokens: kv, queuedTokens: queue, prompt: request.promptTokens, context: c)
+        var ttft = wait + (queue + uncached) / e.pointee.prefillRate
+        if let u = sample?.kvUsage {
             let usage = min(max(u, 0), 0.98)
             ttft += balancing.kvPressureSeconds * usage * usage / (1 - usage)
         }
-        ttft += rtt(to: b)
-        if e.backend.metricsURL != nil, fresh == nil, e.sample != nil { ttft += balancing.stalePenaltySeconds }
-        let outstanding = queue + Double(e.decodeTokens)
+        ttft += e.pointee.rtt
+        if stale { ttft += balancing.stalePenaltySeconds }
+        let outstanding = queue + Double(e.pointee.decodeTokens)
         return (ttft, cached, outstanding, kv)
     }
 
     /// Seconds until endpoint `e` can start a new request of `prompt` tokens: zero while it has a free
     /// sequence slot and KV room; else the departures it must wait for, at the rate requests leave a full
     /// engine (decode rate ÷ mean output length). Requests in the engine are the larger of this node's
-    /// ledger and the scraped running + waiting (other clients' too); KV in use is `kvTokens`.
-    func admissionWait(_ e: Endpoint, kvTokens: Double, prompt: Int, meanPrompt: Double, group g: Int) -> Double {
-        let meanOutput = groups[g].outputLengths.count > 0 ? max(1, groups[g].outputLengths.mean) : 256
-        let departures = e.decodeRate / meanOutput
+    /// ledger and the scraped running + waiting (other clients' too). KV room is short by what is in use
+    /// (`kvTokens`) plus the prompts queued ahead (`queuedTokens`, admitted first) plus this prompt, beyond
+    /// the capacity: on a KV-bound engine the queue, not the slot count, sets the wait.
+    static func admissionWait(
+        _ e: UnsafePointer<Endpoint>,
+        kvTokens: Double,
+        queuedTokens: Double,
+        prompt: Int,
+        context c: EstimateContext
+    ) -> Double {
+        let departures = e.pointee.decodeRate / c.meanOutput
         var wait = 0.0
-        if let slots = e.slots {
-            let scraped = (e.sample?.running ?? 0) + (e.sample?.waiting ?? 0)
-            let inEngine = max(e.requests, scraped)
+        if let slots = e.pointee.slots {
+            let sample = e.pointee.sample
+            let scraped = (sample?.running ?? 0) + (sample?.waiting ?? 0)
+            let inEngine = max(e.pointee.requests, scraped)
             if inEngine >= slots { wait = Double(inEngine - slots + 1) / departures }
         }
-        let short = kvTokens + Double(prompt) - Double(e.kvCapacityTokens)
-        if short > 0 { wait = max(wait, short / (departures * (meanPrompt + meanOutput))) }
+        let short = kvTokens + queuedTokens + Double(prompt) - Double(e.pointee.kvCapacityTokens)
+        if short > 0 { wait = max(wait, short / (departures * (c.meanPrompt + c.meanOutput))) }
         return wait
     }
 
@@ -172,22 +215,34 @@ extension Router {
         rng: inout some RandomNumberGenerator
     ) -> AttemptPlan {
         let request = requests[id]!.profile
+        let context = estimateContext(request)
         views.removeAll(keepingCapacity: true)
-        for d in scratch {
-            let b = groups[g].backendOf[d]
-            let estimate = expectedTTFT(backend: b, request: request, now: now)
-            endpoints[b].lastScore = estimate.ttft
-            views.append(
-                PolicyCandidate(
-                    index: b,
-                    inFlight: endpoints[b].requests,
-                    outstandingTokens: estimate.outstanding,
-                    expectedTTFT: estimate.ttft,
-                    cachedTokens: estimate.cached,
-                    latency: peakLatency(b, now: now),
-                    kvTokens: estimate.kvTokens
+        let backendOf = groups[g].backendOf
+        // Through a buffer pointer: endpoints are read in place, never copied, once per candidate.
+        let estimates = policies[g].readsEstimates
+        endpoints.withUnsafeBufferPointer { endpoints in
+            for d in scratch where !estimates {
+                views.append(PolicyCandidate(index: backendOf[d], inFlight: endpoints[backendOf[d]].requests))
+            }
+            for d in scratch where estimates {
+                let b = backendOf[d]
+                let endpoint = endpoints.baseAddress! + b
+                let estimate = Self.expectedTTFT(endpoint, request: request, context: context, now: now)
+                views.append(
+                    PolicyCandidate(
+                        index: b,
+                        inFlight: endpoint.pointee.requests,
+                        outstandingTokens: estimate.outstanding,
+                        expectedTTFT: estimate.ttft,
+                        cachedTokens: estimate.cached,
+                        latency: Self.peakLatency(endpoint, now: now),
+                        kvTokens: estimate.kvTokens
+                    )
                 )
-            )
+            }
+        }
+        if estimates {
+            for view in views { endpoints[view.index].lastScore = view.expectedTTFT }
         }
         let (pick, why): (Int, PickReason)
         if scratch.count == 1 {
@@ -222,14 +277,12 @@ extension Router {
         endpoints[b].prefillTokens += uncached
         endpoints[b].decodeTokens += output
         endpoints[b].kvTokens += request.promptTokens + output / 2
-        endpoints[b].picks[why, default: 0] += 1
         if !request.prefixHashes.isEmpty {
             endpoints[b].prefixes.insert(request.prefixHashes, blockTokens: request.hashBlockTokens)
         }
-        var state = requests[id]!
-        state.attemptsMade += 1
-        if !state.tried.contains(deployment) { state.tried.append(deployment) }
-        requests[id] = state
+        let state = requests[id]!
+        requests[id]!.attemptsMade += 1
+        if !state.tried.contains(deployment) { requests[id]!.tried.append(deployment) }
         let explained: [CandidateView] =
             configuration.explainsDecisions
             ? views.map {
@@ -245,7 +298,7 @@ extension Router {
             request: id,
             deployment: groups[g].model.deployments[deployment],
             region: endpoints[b].backend.region,
-            attemptNumber: state.attemptsMade,
+            attemptNumber: state.attemptsMade + 1,
             deadline: state.deadline,
             decision: RouteDecision(
                 policy: policies[g].kind,
@@ -279,12 +332,12 @@ extension Router {
     mutating func observeTTFT(_ state: AttemptState, now: Instant) {
         let observed = (now - state.pickedAt).seconds
         let b = state.backend
-        let prefill = observed - rtt(to: b)
+        let prefill = observed - endpoints[b].rtt
         if state.uncontended, state.uncachedTokens >= Self.rateLearningTokens, prefill > 0 {
             let rate = Double(state.uncachedTokens) / prefill
             endpoints[b].prefillRate = Self.refined(endpoints[b].prefillRate, toward: rate, weight: 0.1)
         }
-        let current = peakLatency(b, now: now)
+        let current = endpoints.withUnsafeBufferPointer { Self.peakLatency($0.baseAddress! + b, now: now) }
         endpoints[b].peakLatency = observed > current ? observed : 0.8 * current + 0.2 * observed
         endpoints[b].peakLatencyAt = now
     }
@@ -299,32 +352,34 @@ extension Router {
         return (1 - weight) * current + weight * bounded
     }
 
-    /// Seconds from this node to endpoint `b`'s region and back (zero within the region).
-    func rtt(to b: Int) -> Double {
-        guard let region, endpoints[b].backend.region != region else { return 0 }
-        return configuration.regionRTT[endpoints[b].backend.region] ?? 0.05
-    }
+    /// Seconds from this node to another region and back when the configuration does not say.
+    static let defaultRTT = 0.05
 
     /// The endpoint's peak-EWMA latency decayed to `now` (10-second time constant, linear approximation
     /// of the exponential, floored at zero weight).
-    func peakLatency(_ b: Int, now: Instant) -> Double {
-        let e = endpoints[b]
-        guard e.peakLatency > 0 else { return 0 }
-        let elapsed = max(0, (now - e.peakLatencyAt).seconds)
-        return e.peakLatency * max(0.1, 1 - elapsed / 10)
+    static func peakLatency(_ endpoint: UnsafePointer<Endpoint>, now: Instant) -> Double {
+        let peak = endpoint.pointee.peakLatency
+        guard peak > 0 else { return 0 }
+        let elapsed = max(0, (now - endpoint.pointee.peakLatencyAt).seconds)
+        return peak * max(0.1, 1 - elapsed / 10)
     }
 }
 
-/// What a node knows of one endpoint, for `/metrics`.
+/// What a node knows of one endpoint, for `/metrics`: its ledger, its learned token rates and its last
+/// score. (Scraped load is exposed by the scraper; picks by reason are counted where attempts are sent.)
 public struct EndpointStatus: Sendable, Equatable {
     public var backend: BackendID
+    /// The in-flight ledger: requests, those still waiting for their first token, uncached prompt
+    /// tokens not yet prefilled, and streams decoding.
     public var requests: Int
     public var awaitingFirstToken: Int
     public var prefillTokens: Int
     public var decodeStreams: Int
+    /// Prompt tokens per second it prefills and output tokens per second it decodes with a full batch.
     public var prefillRate: Double
+    public var decodeRate: Double
+    /// Expected time to first token, in seconds, when a request last considered it (0 before).
     public var lastScore: Double
-    public var sample: LoadSample?
+    /// It has a metrics URL but no fresh sample.
     public var stale: Bool
-    public var picks: [PickReason: Int]
 }

@@ -135,7 +135,13 @@ public struct Router: Sendable {
             uniquingKeysWith: { a, _ in a }
         )
         self.backendIndex = backendIndex
-        endpoints = topology.backends.map { Endpoint(backend: $0, isLocal: $0.region == region) }
+        endpoints = topology.backends.map {
+            Endpoint(
+                backend: $0,
+                isLocal: region == nil || $0.region == region,
+                rtt: configuration.regionRTT[$0.region] ?? Self.defaultRTT
+            )
+        }
         var groups: [Group] = []
         var groupIndex: [ModelName: Int] = [:]
         var policies: [any Policy] = []
@@ -259,30 +265,37 @@ public struct Router: Sendable {
 
     // MARK: - Held requests
 
-    /// Plans held requests, oldest first, while an endpoint has room; refuses those held too long. The
-    /// shell calls it whenever capacity may have freed (a completion, a first token, a failure) and at
-    /// the earliest `heldUntil` of the requests it holds.
+    /// Plans held requests, oldest first, whose model has an endpoint with room; refuses those held too
+    /// long. A request whose endpoints are all full stays held without blocking the requests of other
+    /// models behind it. The shell calls it whenever capacity may have freed (a completion, a first token,
+    /// a failure) and at the earliest `heldUntil` of the requests it holds.
     public mutating func releaseHeld(now: Instant, rng: inout some RandomNumberGenerator) -> [(RequestID, RouteAction)]
     {
         var out: [(RequestID, RouteAction)] = []
-        while let id = held.first {
-            guard let request = requests[id], let until = request.heldUntil else {
-                held.removeFirst()
-                continue
-            }
+        var kept = Deque<RequestID>()
+        // Model group and operation pairs found full in this pass: later requests of the pair stay held.
+        var full: [Int] = []
+        for id in held {
+            guard let request = requests[id], let until = request.heldUntil else { continue }
             if now >= until {
-                held.removeFirst()
                 out.append((id, end(id, overloaded(retryAfter: .seconds(1)))))
                 continue
             }
-            let servable = groups[request.group].servable[request.profile.operation.index]
-            preferReachable(servable, group: request.group, now: now)
-            dropFullEndpoints(group: request.group, now: now)
-            guard !scratch.isEmpty else { break }
-            held.removeFirst()
+            let operation = request.profile.operation.index
+            let key = request.group * Operation.allCases.count + operation
+            if !full.contains(key) {
+                preferReachable(groups[request.group].servable[operation], group: request.group, now: now)
+                dropFullEndpoints(group: request.group, now: now)
+                if scratch.isEmpty { full.append(key) }
+            }
+            guard !full.contains(key) else {
+                kept.append(id)
+                continue
+            }
             requests[id]?.heldUntil = nil
             out.append((id, .send(plan(id, group: request.group, reason: "released", now: now, rng: &rng))))
         }
+        held = kept
         return out
     }
 

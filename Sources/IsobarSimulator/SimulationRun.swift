@@ -28,6 +28,8 @@ struct SimulationRun {
     let nodeRegion: [RegionID]
     let nodesOfRegion: [RegionID: [Int]]
     var nodeCursor = 0
+    /// Requests arrived so far, warm-up included: the next request's number in requests.csv.
+    var arrivals: UInt64 = 0
     var partitions: [RegionPair: Int] = [:]
 
     // MARK: Requests
@@ -207,7 +209,8 @@ struct SimulationRun {
         requests[slot].outputTokens = generated.outputTokens
         requests[slot].prefixHashes = generated.prefixHashes
         requests[slot].hashBlockTokens = generated.hashBlockTokens
-        requests[slot].sequence = UInt64(result.arrived + result.completed + result.rejected &+ slot)
+        requests[slot].sequence = arrivals
+        arrivals += 1
         requests[slot].measured = now >= scenario.warmupSeconds
         if requests[slot].measured {
             result.arrived += 1

@@ -63,9 +63,13 @@ struct Simulate: AsyncParsableCommand {
     )
     var load: Double?
 
+    @Option(help: "Seed of the run's random streams instead of the scenario's `seed:`.")
+    var seed: UInt64?
+
     func run() async throws {
         var scenario = try loadScenario(self.scenario)
         if let policies { scenario.policies = try parsePolicies(policies) }
+        if let seed { scenario.seed = seed }
         if let load {
             guard let scaled = scenario.scaled(toLoad: load) else {
                 throw ValidationError("--load: \(self.scenario) states no `load:` to scale from")

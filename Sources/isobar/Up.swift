@@ -41,8 +41,11 @@ struct LocalMesh: Service {
             var topology = self.topology
             for (index, backend) in topology.backends.enumerated() where backend.engine == .emulated {
                 let listen = HostPort(host: backend.url.host, port: backend.url.port)
+                let configuration = EmulatorConfiguration(backend: backend)
+                // The router's rate hints come from the profile that times the engine, unless set.
+                topology.backends[index].capacity.fillHints(from: configuration.profile)
                 let emulator = EmulatorServer(
-                    configuration: EmulatorConfiguration(backend: backend),
+                    configuration: configuration,
                     listen: listen,
                     group: group,
                     logger: logger

@@ -49,7 +49,19 @@ struct EmulatorTests {
                         )
                     }
                 }
-                try await Task.sleep(for: .milliseconds(200))
+                // All five arrive within a few steps (sooner than that on an idle machine).
+                let queued = try await Harness.eventually(timeout: .seconds(2)) {
+                    let text = try await TestHTTPClient.send(
+                        port: port,
+                        method: .GET,
+                        path: "/metrics",
+                        group: Harness.group
+                    )
+                    .text
+                    return text.contains(#"vllm:num_requests_waiting{model_name="m"} 3.0"#)
+                        && text.contains(#"vllm:num_requests_running{model_name="m"} 2.0"#)
+                }
+                #expect(queued)
                 let metrics = try await TestHTTPClient.send(
                     port: port,
                     method: .GET,
@@ -57,8 +69,6 @@ struct EmulatorTests {
                     group: Harness.group
                 )
                 .text
-                #expect(metrics.contains(#"vllm:num_requests_running{model_name="m"} 2.0"#))
-                #expect(metrics.contains(#"vllm:num_requests_waiting{model_name="m"} 3.0"#))
                 #expect(metrics.contains(#"vllm:cache_config_info{block_size="16",num_gpu_blocks="1048576""#))
                 try await tasks.waitForAll()
             }

@@ -1,0 +1,68 @@
+import IsobarRouting
+import Prometheus
+
+/// The routing metrics of a node: each endpoint's in-flight ledger, learned rates and last score, refreshed
+/// when `/metrics` is read, and the picks of each endpoint by reason, counted as attempts are sent.
+extension GatewayMetrics {
+    nonisolated(unsafe) static let ledger = MetricNameDescriptor(
+        namespace: "isobar",
+        metricName: "endpoint_ledger",
+        unitName: "",
+        helpText:
+            "This node's in-flight ledger per backend: awaiting_first_token (requests), prefill_tokens "
+            + "(uncached prompt tokens not yet prefilled), decode_streams"
+    )
+    nonisolated(unsafe) static let rate = MetricNameDescriptor(
+        namespace: "isobar",
+        metricName: "endpoint_rate",
+        unitName: "tokens_per_second",
+        helpText: "Token throughput the router assumes per backend (hint refined online), by kind: prefill, decode"
+    )
+    nonisolated(unsafe) static let score = MetricNameDescriptor(
+        namespace: "isobar",
+        metricName: "endpoint_expected_ttft",
+        unitName: "seconds",
+        helpText: "Expected time to first token on each backend when a request last considered it"
+    )
+    nonisolated(unsafe) static let stale = MetricNameDescriptor(
+        namespace: "isobar",
+        metricName: "endpoint_stale",
+        unitName: "",
+        helpText:
+            "1 while a backend with a metrics URL has no fresh scraped sample (its load is penalised, "
+            + "not read as idle)"
+    )
+    nonisolated(unsafe) static let picks = MetricNameDescriptor(
+        namespace: "isobar",
+        metricName: "picks",
+        unitName: "total",
+        helpText:
+            "Attempts sent to each backend, by why it was picked: only (single candidate), best (the policy's "
+            + "choice), affinity (holds the prompt prefix, within the TTFT budget), retry (same deployment again)"
+    )
+
+    /// Sets the gauges of one endpoint from the router's view of it.
+    func setEndpoint(_ status: EndpointStatus) {
+        let backend = status.backend.rawValue
+        setInFlight(backend: backend, status.requests)
+        for (kind, value) in [
+            ("awaiting_first_token", status.awaitingFirstToken), ("prefill_tokens", status.prefillTokens),
+            ("decode_streams", status.decodeStreams),
+        ] {
+            registry.makeGauge(descriptor: Self.ledger, labels: [("backend", backend), ("kind", kind)])
+                .set(Int64(value))
+        }
+        registry.makeGauge(descriptor: Self.rate, labels: [("backend", backend), ("kind", "prefill")])
+            .set(status.prefillRate)
+        registry.makeGauge(descriptor: Self.rate, labels: [("backend", backend), ("kind", "decode")])
+            .set(status.decodeRate)
+        registry.makeGauge(descriptor: Self.score, labels: [("backend", backend)]).set(status.lastScore)
+        registry.makeGauge(descriptor: Self.stale, labels: [("backend", backend)]).set(Int64(status.stale ? 1 : 0))
+    }
+
+    /// An attempt was sent to `backend`, picked for `reason`.
+    func picked(backend: String, reason: PickReason) {
+        registry.makeCounter(descriptor: Self.picks, labels: [("backend", backend), ("reason", reason.rawValue)])
+            .increment()
+    }
+}
