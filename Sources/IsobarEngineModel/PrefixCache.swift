@@ -1,3 +1,5 @@
+import IsobarModel
+
 /// The engine's prefix cache: KV blocks of prompt prefixes, keyed by the hash of each prefix block
 /// (a block of `hashBlockTokens` tokens, identified together with everything before it, as vLLM's
 /// block hashes and Mooncake's hash ids are). Entries in use by a sequence are pinned; idle ones are
@@ -6,18 +8,14 @@ struct PrefixCache: Sendable {
     private struct Entry {
         var blocks: Int
         var references: Int
-        // Links of the LRU list of idle entries (indices into `entries`, -1 for none).
-        var older = -1
-        var newer = -1
         var hash: UInt64
     }
 
     private var index: [UInt64: Int] = [:]
     private var entries: [Entry] = []
     private var freeEntries: [Int] = []
-    /// Oldest and newest idle entries.
-    private var oldest = -1
-    private var newest = -1
+    /// The idle entries (indices into `entries`), least recently used first.
+    private var idle = RecencyList()
     /// KV blocks held by idle (evictable) entries.
     private(set) var idleBlocks = 0
     /// KV blocks held by all entries.
@@ -31,7 +29,7 @@ struct PrefixCache: Sendable {
     mutating func retain(_ hash: UInt64) {
         guard let i = index[hash] else { preconditionFailure("retain of an uncached prefix block \(hash)") }
         if entries[i].references == 0 {
-            unlink(i)
+            idle.unlink(i)
             idleBlocks -= entries[i].blocks
         }
         entries[i].references += 1
@@ -43,7 +41,7 @@ struct PrefixCache: Sendable {
         precondition(entries[i].references > 0, "prefix block \(hash) released more often than retained")
         entries[i].references -= 1
         if entries[i].references == 0 {
-            linkNewest(i)
+            idle.linkNewest(i)
             idleBlocks += entries[i].blocks
         }
     }
@@ -66,9 +64,9 @@ struct PrefixCache: Sendable {
 
     /// Evicts the least recently used idle entry; returns the blocks freed (0 if none is idle).
     mutating func evictOldest() -> Int {
-        guard oldest >= 0 else { return 0 }
-        let i = oldest
-        unlink(i)
+        let i = idle.oldest
+        guard i >= 0 else { return 0 }
+        idle.unlink(i)
         let blocks = entries[i].blocks
         idleBlocks -= blocks
         cachedBlocks -= blocks
@@ -80,21 +78,5 @@ struct PrefixCache: Sendable {
     /// Drops every entry (the replica restarted).
     mutating func removeAll() {
         self = PrefixCache()
-    }
-
-    private mutating func unlink(_ i: Int) {
-        let older = entries[i].older
-        let newer = entries[i].newer
-        if older >= 0 { entries[older].newer = newer } else { oldest = newer }
-        if newer >= 0 { entries[newer].older = older } else { newest = older }
-        entries[i].older = -1
-        entries[i].newer = -1
-    }
-
-    private mutating func linkNewest(_ i: Int) {
-        entries[i].older = newest
-        entries[i].newer = -1
-        if newest >= 0 { entries[newest].newer = i } else { oldest = i }
-        newest = i
     }
 }

@@ -31,6 +31,12 @@ final class ScrapeTarget {
     init(backend: Backend, metricsURL: UpstreamURL, metrics: GatewayMetrics) {
         self.backend = backend
         self.metricsURL = metricsURL
+        if backend.engine == .vllm || backend.engine == .sglang {
+            self.metricsURL.basePath = Self.restricted(
+                metricsURL.basePath,
+                to: EngineMetrics.sampleNames(for: backend.engine)
+            )
+        }
         self.selection = EngineMetrics.selection(for: backend.engine)
         self.gauges = ScrapeGauges(backend: backend.name.rawValue, metrics: metrics)
         if backend.engine == .llamacpp {
@@ -39,6 +45,31 @@ final class ScrapeTarget {
             slots.basePath += "/slots"
             slotsURL = slots
         }
+    }
+
+    /// `path` asking for only the samples `names`: vLLM and SGLang serve `/metrics` with Prometheus's Python
+    /// client, which answers `name[]` query parameters with just those samples (a few hundred bytes instead
+    /// of tens of kilobytes of histograms, less work for the engine and for the scraper). A server that
+    /// ignores the query answers everything, which the parser's selection skips anyway.
+    static func restricted(_ path: String, to names: [String]) -> String {
+        guard !names.isEmpty else { return path }
+        let query = names.map { "name%5B%5D=" + percentEncoded($0) }.joined(separator: "&")
+        return path + (path.contains("?") ? "&" : "?") + query
+    }
+
+    private static func percentEncoded(_ text: String) -> String {
+        var out = ""
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: "."):
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                let hex = Array("0123456789ABCDEF".unicodeScalars)
+                out.unicodeScalars.append(contentsOf: ["%", hex[Int(byte >> 4)], hex[Int(byte & 15)]])
+            }
+        }
+        return out
     }
 
     /// The headers of a scrape of `url` (one of this target's).

@@ -21,6 +21,15 @@ public enum EngineMetrics {
         selections[engine] ?? MetricSelection([])
     }
 
+    /// The sample names `reading(engine:exposition:)` reads for `engine`, in the order it tries them.
+    public static func sampleNames(for engine: EngineKind) -> [String] {
+        names[engine] ?? []
+    }
+
+    private static let names: [EngineKind: [String]] = Dictionary(
+        uniqueKeysWithValues: EngineKind.allCases.map { ($0, metricNames(for: $0)) }
+    )
+
     /// The names each engine's mapping asks for, found by mapping an empty exposition.
     static func metricNames(for engine: EngineKind) -> [String] {
         var mapper = Mapper(exposition: PrometheusExposition(), recording: true)
@@ -29,7 +38,7 @@ public enum EngineMetrics {
     }
 
     private static let selections: [EngineKind: MetricSelection] = Dictionary(
-        uniqueKeysWithValues: EngineKind.allCases.map { ($0, MetricSelection(metricNames(for: $0), metadata: false)) }
+        uniqueKeysWithValues: EngineKind.allCases.map { ($0, MetricSelection(sampleNames(for: $0), metadata: false)) }
     )
 }
 

@@ -71,6 +71,45 @@ struct ScraperTests {
         }
     }
 
+    @Test("vLLM and SGLang are asked for just the samples read (name[] filter); TGI gets the plain path")
+    func restrictedScrapes() async throws {
+        let uris = Mutex<[String: String]>([:])
+        func recording(_ name: String, _ fixture: String) -> FaultUpstream {
+            FaultUpstream(
+                metrics: { request, writer, index in
+                    uris.withLock { $0[name] = request.head.uri }
+                    Self.serve(Self.fixture(fixture))(request, writer, index)
+                },
+                Self.completion
+            )
+        }
+        let upstreams = [
+            recording("vllm", "vllm-v1.txt"), recording("sglang", "sglang.txt"), recording("tgi", "tgi.txt"),
+        ]
+        try await Harness.withUpstreams(upstreams) { ports in
+            let topology = try Self.topology([
+                ("vllm", "vllm", ports[0]), ("sglang", "sglang", ports[1]), ("tgi", "tgi", ports[2]),
+            ])
+            try await Harness.withGateway(topology, scraping: ScraperConfiguration(interval: .milliseconds(50))) {
+                port in
+                let seen = try await Harness.eventually(timeout: .seconds(5)) {
+                    let x = try await Self.nodeMetrics(port)
+                    return Self.scraped(x, "vllm", "waiting") == 2 && Self.scraped(x, "sglang", "waiting") == 2826
+                        && Self.scraped(x, "tgi", "waiting") != nil
+                }
+                #expect(seen)
+            }
+        }
+        let asked = uris.withLock { $0 }
+        let vllm = try #require(asked["vllm"])
+        #expect(
+            vllm.hasPrefix("/metrics?name%5B%5D=vllm%3Anum_requests_waiting&name%5B%5D=vllm%3Anum_requests_running")
+        )
+        #expect(vllm.contains("name%5B%5D=vllm%3Akv_cache_usage_perc&name%5B%5D=vllm%3Agpu_cache_usage_perc"))
+        #expect(try #require(asked["sglang"]).hasPrefix("/metrics?name%5B%5D=sglang%3Anum_queue_reqs"))
+        #expect(asked["tgi"] == "/metrics")
+    }
+
     @Test("The emulator's vLLM-named metrics are scraped: requests queued behind its batch cap show up")
     func scrapesEmulator() async throws {
         try await Harness.withEmulator(EmulatorTests.configuration(step: 0.05, seqs: 1)) { emulator in
