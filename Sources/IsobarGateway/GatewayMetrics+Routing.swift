@@ -32,6 +32,14 @@ extension GatewayMetrics {
             "1 while a backend with a metrics URL has no fresh scraped sample (its load is penalised, "
             + "not read as idle)"
     )
+    nonisolated(unsafe) static let breaker = MetricNameDescriptor(
+        namespace: "isobar",
+        metricName: "endpoint_breaker",
+        unitName: "",
+        helpText:
+            "Circuit breaker of each backend: 0 closed, 1 half-open (one probe admitted), 2 open (passed over); "
+            + "paused backends (retry-after) are 2 too"
+    )
     nonisolated(unsafe) static let picks = MetricNameDescriptor(
         namespace: "isobar",
         metricName: "picks",
@@ -58,6 +66,13 @@ extension GatewayMetrics {
             .set(status.decodeRate)
         registry.makeGauge(descriptor: Self.score, labels: [("backend", backend)]).set(status.lastScore)
         registry.makeGauge(descriptor: Self.stale, labels: [("backend", backend)]).set(Int64(status.stale ? 1 : 0))
+        let breaker: Int64 =
+            switch status.breaker {
+            case .closed: status.paused ? 2 : 0
+            case .halfOpen: status.paused ? 2 : 1
+            case .open: 2
+            }
+        registry.makeGauge(descriptor: Self.breaker, labels: [("backend", backend)]).set(breaker)
     }
 
     /// An attempt was sent to `backend`, picked for `reason`.

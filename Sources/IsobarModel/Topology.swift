@@ -412,6 +412,8 @@ public struct CircuitBreakerSettings: Sendable, Equatable {
         self.consecutiveFailures = consecutiveFailures
         self.cooldownSeconds = cooldownSeconds
     }
+
+    public var cooldown: Duration { .milliseconds(cooldownSeconds * 1000) }
 }
 
 /// What a node answers when every candidate is exhausted.

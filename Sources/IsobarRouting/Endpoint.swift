@@ -42,15 +42,19 @@ struct Endpoint: Sendable {
     var prefixes: PrefixIndex
     var lastSuccess: Instant?
     var lastFailure: Instant?
+    var breaker: CircuitBreaker
+    /// Until when the backend asked not to be sent requests (`retry-after`).
+    var pausedUntil: Instant?
 
     /// Prompt tokens per second assumed when nothing better is known (a mid-size GPU on an 8B model).
     static let defaultPrefillRate = 20_000.0
     static let defaultDecodeRate = 2_000.0
 
-    init(backend: Backend, isLocal: Bool, rtt: Double) {
+    init(backend: Backend, isLocal: Bool, rtt: Double, breaker: CircuitBreaker) {
         self.backend = backend
         self.isLocal = isLocal
         self.rtt = isLocal ? 0 : rtt
+        self.breaker = breaker
         prefillRate = backend.capacity.prefillTokensPerSecond ?? Self.defaultPrefillRate
         decodeRate = backend.capacity.decodeTokensPerSecond ?? Self.defaultDecodeRate
         slots = backend.capacity.maxConcurrency

@@ -32,16 +32,22 @@ extension Router {
                 prefillRate: e.prefillRate,
                 decodeRate: e.decodeRate,
                 lastScore: e.lastScore,
-                stale: e.backend.metricsURL != nil && e.freshSample(at: now, staleAfter: staleAfter) == nil
+                stale: e.backend.metricsURL != nil && e.freshSample(at: now, staleAfter: staleAfter) == nil,
+                breaker: e.breaker.state,
+                paused: (e.pausedUntil ?? now) > now
             )
         }
     }
 
     // MARK: - Candidates
 
+    /// Whether endpoint `b` may be picked at `now` while another can serve: its breaker admits an
+    /// attempt, it asked for no pause still running, and it was not found unreachable within the cooldown
+    /// (unless a call succeeded since).
     func isUsable(index b: Int, now: Instant) -> Bool {
+        guard endpoints[b].breaker.admits(at: now), (endpoints[b].pausedUntil ?? now) <= now else { return false }
         guard let failure = endpoints[b].lastFailure else { return true }
-        return (endpoints[b].lastSuccess ?? .zero) > failure || now - failure >= configuration.unreachableCooldown
+        return (endpoints[b].lastSuccess ?? .zero) > failure || now - failure >= configuration.circuitBreaker.cooldown
     }
 
     /// Fills `scratch` with the deployments to pick among: the usable ones in the node's region, else the
@@ -272,6 +278,7 @@ extension Router {
             uncontended: uncontended,
             pickedAt: now
         )
+        endpoints[b].breaker.attemptStarted(at: now)
         endpoints[b].requests += 1
         endpoints[b].awaitingFirstToken += 1
         endpoints[b].prefillTokens += uncached
@@ -382,4 +389,8 @@ public struct EndpointStatus: Sendable, Equatable {
     public var lastScore: Double
     /// It has a metrics URL but no fresh sample.
     public var stale: Bool
+    /// Its circuit breaker.
+    public var breaker: CircuitBreaker.State
+    /// It asked (`retry-after`) not to be sent requests for a while yet.
+    public var paused: Bool
 }

@@ -9,8 +9,9 @@ public struct RoutingConfiguration: Sendable, Equatable {
     public var catchAll: CatchAll
     public var balancing: BalancingSettings
     public var admission: AdmissionSettings
-    /// How long a backend that could not be reached is passed over while others can serve.
-    public var unreachableCooldown: Duration
+    /// Failures in a row that open a backend's breaker, and the longest it stays open; also how long a
+    /// backend that could not be reached is passed over while others can serve.
+    public var circuitBreaker: CircuitBreakerSettings
     /// Round-trip time from this node's region to another, in seconds (the isobar policy adds it).
     public var regionRTT: [RegionID: Double]
     /// Fill `RouteDecision.candidates` with every candidate and its load (for the decision trace log and
@@ -24,7 +25,7 @@ public struct RoutingConfiguration: Sendable, Equatable {
         catchAll: CatchAll = CatchAll(),
         balancing: BalancingSettings = BalancingSettings(),
         admission: AdmissionSettings = AdmissionSettings(),
-        unreachableCooldown: Duration = .seconds(30),
+        circuitBreaker: CircuitBreakerSettings = CircuitBreakerSettings(),
         regionRTT: [RegionID: Double] = [:],
         explainsDecisions: Bool = false
     ) {
@@ -34,7 +35,7 @@ public struct RoutingConfiguration: Sendable, Equatable {
         self.catchAll = catchAll
         self.balancing = balancing
         self.admission = admission
-        self.unreachableCooldown = unreachableCooldown
+        self.circuitBreaker = circuitBreaker
         self.regionRTT = regionRTT
         self.explainsDecisions = explainsDecisions
     }
@@ -47,7 +48,7 @@ public struct RoutingConfiguration: Sendable, Equatable {
             catchAll: topology.catchAll,
             balancing: topology.routing.balancing,
             admission: topology.routing.admission,
-            unreachableCooldown: .milliseconds(topology.routing.circuitBreaker.cooldownSeconds * 1000),
+            circuitBreaker: topology.routing.circuitBreaker,
             explainsDecisions: explainsDecisions || topology.routing.debugHeader
         )
     }
@@ -139,7 +140,11 @@ public struct Router: Sendable {
             Endpoint(
                 backend: $0,
                 isLocal: region == nil || $0.region == region,
-                rtt: configuration.regionRTT[$0.region] ?? Self.defaultRTT
+                rtt: configuration.regionRTT[$0.region] ?? Self.defaultRTT,
+                breaker: CircuitBreaker(
+                    threshold: configuration.circuitBreaker.consecutiveFailures,
+                    maxCooldown: configuration.circuitBreaker.cooldown
+                )
             )
         }
         var groups: [Group] = []
@@ -204,6 +209,7 @@ public struct Router: Sendable {
         guard let state = attempts.removeValue(forKey: attempt) else { return }
         release(state)
         endpoints[state.backend].lastSuccess = now
+        endpoints[state.backend].breaker.succeeded()
         if let request = requests.removeValue(forKey: state.request), let usage, usage.completionTokens > 0 {
             groups[request.group].outputLengths.record(usage.completionTokens)
         }
@@ -213,6 +219,7 @@ public struct Router: Sendable {
     public mutating func abandoned(_ attempt: AttemptID, now: Instant) {
         guard let state = attempts.removeValue(forKey: attempt) else { return }
         release(state)
+        endpoints[state.backend].breaker.abandoned()
         requests[state.request] = nil
     }
 
@@ -229,7 +236,7 @@ public struct Router: Sendable {
             preconditionFailure("failed(\(attempt)) reported for an attempt the router does not know")
         }
         release(state)
-        if failure.meansUnreachable { endpoints[state.backend].lastFailure = now }
+        observe(failure, on: state.backend, now: now)
         guard var request = requests[state.request] else {
             preconditionFailure("attempt \(attempt) belongs to an unknown request \(state.request)")
         }
@@ -335,6 +342,21 @@ public struct Router: Sendable {
     }
 
     // MARK: - Internals
+
+    /// What a failed attempt says about its backend: the breaker counts the backend's own failures (an
+    /// answer that blames the request closes it: the backend is up); an unreachable backend is passed
+    /// over for the cooldown; a `retry-after` pauses it for every request, up to 60 s.
+    mutating func observe(_ failure: UpstreamFailure, on b: Int, now: Instant) {
+        if failure.meansUnreachable { endpoints[b].lastFailure = now }
+        if failure.blamesBackend {
+            endpoints[b].breaker.failed(at: now)
+        } else {
+            endpoints[b].breaker.succeeded()
+        }
+        if let pause = failure.retryAfter, pause > .zero {
+            endpoints[b].pausedUntil = max(endpoints[b].pausedUntil ?? now, now + min(pause, .seconds(60)))
+        }
+    }
 
     /// Plans, holds or refuses a request that has its candidates.
     mutating func admit(

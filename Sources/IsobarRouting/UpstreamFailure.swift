@@ -61,6 +61,15 @@ public enum UpstreamFailure: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// Whether the failure is the backend's (its breaker counts it), not the request's: everything but the
+    /// statuses that say the request itself is wrong (400, 413, 422), which prove the backend is up.
+    public var blamesBackend: Bool {
+        switch self {
+        case .status(let code, _, _): ![400, 413, 422].contains(code)
+        case .connect, .reset, .timeout, .malformed: true
+        }
+    }
+
     /// The failure says the backend could not be reached at all (as opposed to an answer it gave).
     public var meansUnreachable: Bool {
         switch self {

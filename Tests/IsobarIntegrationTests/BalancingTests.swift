@@ -99,7 +99,7 @@ struct BalancingTests {
         }
     }
 
-    @Test("/metrics shows each endpoint's ledger, learned rates, last expected TTFT and staleness")
+    @Test("/metrics shows each endpoint's ledger, learned rates, last expected TTFT, staleness and breaker")
     func endpointMetrics() async throws {
         try await Self.withScrapedPair(policy: "isobar") { port, _, _ in
             let response = try await Self.chat(port)
@@ -115,6 +115,7 @@ struct BalancingTests {
                 )
                 #expect((prefill ?? 0) > 0)
                 #expect(x.value("isobar_endpoint_stale", where: [("backend", backend)]) == 0)
+                #expect(x.value("isobar_endpoint_breaker", where: [("backend", backend)]) == 0)
                 #expect(x.value("isobar_in_flight_requests", where: [("backend", backend)]) == 0)
             }
             let busy = try #require(x.value("isobar_endpoint_expected_ttft_seconds", where: [("backend", "busy")]))

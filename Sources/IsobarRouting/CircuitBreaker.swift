@@ -1,0 +1,83 @@
+import IsobarModel
+
+/// A backend's circuit breaker, a pure state machine driven by the outcomes of the attempts sent to it.
+///
+/// Closed, it admits everything and counts failures in a row. At `threshold` it opens: nothing is admitted
+/// until the cooldown ends. Then it is half-open: exactly one attempt (the probe) is admitted; its success
+/// closes the breaker, its failure opens it again with the next, longer cooldown. Cooldowns double from a
+/// quarter of `maxCooldown` up to `maxCooldown`, so a backend that keeps failing is probed less and less
+/// often, and one that recovers gets its traffic back within `maxCooldown` (30 s by default).
+public struct CircuitBreaker: Sendable, Equatable {
+    public enum State: Sendable, Equatable {
+        case closed
+        case open(until: Instant)
+        /// The cooldown ended; `probing` while the one admitted attempt is in flight.
+        case halfOpen(probing: Bool)
+    }
+
+    public private(set) var state: State = .closed
+    /// Failures in a row while closed.
+    private var failures = 0
+    /// Times it opened since it was last closed by a success.
+    private var opens = 0
+    private let threshold: Int
+    private let maxCooldown: Duration
+
+    public init(threshold: Int, maxCooldown: Duration) {
+        self.threshold = max(1, threshold)
+        self.maxCooldown = maxCooldown
+    }
+
+    /// Whether an attempt may be sent at `now`.
+    public func admits(at now: Instant) -> Bool {
+        switch state {
+        case .closed: true
+        case .open(let until): now >= until
+        case .halfOpen(let probing): !probing
+        }
+    }
+
+    /// An attempt was sent at `now`: past an open breaker's cooldown it is the probe.
+    public mutating func attemptStarted(at now: Instant) {
+        switch state {
+        case .open(let until) where now >= until: state = .halfOpen(probing: true)
+        case .halfOpen(probing: false): state = .halfOpen(probing: true)
+        default: break
+        }
+    }
+
+    /// An attempt succeeded (or the backend answered, even with the caller's error): close.
+    public mutating func succeeded() {
+        state = .closed
+        failures = 0
+        opens = 0
+    }
+
+    /// An attempt failed at `now` because of the backend.
+    public mutating func failed(at now: Instant) {
+        switch state {
+        case .closed:
+            failures += 1
+            if failures >= threshold { open(at: now) }
+        case .halfOpen, .open:
+            open(at: now)
+        }
+    }
+
+    /// An attempt ended without an outcome (the client left): a probe in flight no longer is.
+    public mutating func abandoned() {
+        if state == .halfOpen(probing: true) { state = .halfOpen(probing: false) }
+    }
+
+    /// The cooldown after the `opens`-th opening in a row (0 for the first).
+    public func cooldown(opens: Int) -> Duration {
+        let quarter = maxCooldown / 4
+        return min(maxCooldown, quarter * (1 << min(opens, 30)))
+    }
+
+    private mutating func open(at now: Instant) {
+        state = .open(until: now + cooldown(opens: opens))
+        opens += 1
+        failures = 0
+    }
+}
