@@ -95,6 +95,9 @@ public struct Router: Sendable {
         var backendOf: [Int]
         /// Deployments that can serve each operation (indexed by `Operation.index`).
         var servable: [[Int]]
+        /// The groups to downgrade to when every deployment failed: the model's `fallbacks` in order, each
+        /// followed by its own, depth first, each group once.
+        var fallbacks: [Int] = []
         var outputLengths = TokenQuantile()
         var promptLengths = TokenQuantile()
     }
@@ -102,9 +105,13 @@ public struct Router: Sendable {
     struct RequestState {
         var profile: RequestProfile
         var group: Int
+        /// The group the client asked for (`group` changes when the request falls back).
+        var originalGroup: Int
         var deadline: Instant
-        /// Deployment indices tried so far.
+        /// Deployment indices tried so far (of `group`).
         var tried: [Int] = []
+        /// How many of the original group's fallbacks were moved to.
+        var fallbacksUsed = 0
         var sameDeploymentRetries = 0
         var attemptsMade = 0
         /// While held: when the node gives up waiting for an endpoint to free.
@@ -165,6 +172,16 @@ public struct Router: Sendable {
             groups.append(Group(model: model, backendOf: backendOf, servable: servable))
             policies.append((model.policy ?? configuration.policy).makePolicy())
         }
+        for g in groups.indices {
+            var order: [Int] = []
+            var visit = groups[g].model.fallbacks.reversed().compactMap { groupIndex[$0] }
+            while let next = visit.popLast() {
+                guard next != g, !order.contains(next) else { continue }
+                order.append(next)
+                visit += groups[next].model.fallbacks.reversed().compactMap { groupIndex[$0] }
+            }
+            groups[g].fallbacks = order
+        }
         self.groups = groups
         self.groupIndex = groupIndex
         self.policies = policies
@@ -188,7 +205,7 @@ public struct Router: Sendable {
         }
         precondition(requests[request.id] == nil, "request id \(request.id) is already in flight; ids must be unique")
         let deadline = now + .milliseconds(configuration.timeouts.totalMs)
-        requests[request.id] = RequestState(profile: request, group: g, deadline: deadline)
+        requests[request.id] = RequestState(profile: request, group: g, originalGroup: g, deadline: deadline)
         groups[g].promptLengths.record(request.promptTokens)
         return admit(request.id, candidates: servable, reason: "initial", now: now, rng: &rng)
     }
@@ -263,11 +280,28 @@ public struct Router: Sendable {
             }
         }
         // 2. Another deployment of the same model, at once.
-        guard !alternatives.isEmpty else { return end(state.request, giveUp) }
         request.sameDeploymentRetries = 0
-        requests[state.request] = request
-        preferReachable(alternatives, group: group, now: now)
-        return .send(plan(state.request, group: group, reason: failure.label, now: now, rng: &rng))
+        if !alternatives.isEmpty {
+            requests[state.request] = request
+            preferReachable(alternatives, group: group, now: now)
+            return .send(plan(state.request, group: group, reason: failure.label, now: now, rng: &rng))
+        }
+        // 3. The model's fallbacks (a downgrade), in order, while the failure allows another deployment.
+        guard failure.allowsFailover, now < request.deadline else { return end(state.request, giveUp) }
+        let operation = request.profile.operation.index
+        let fallbacks = groups[request.originalGroup].fallbacks
+        while request.fallbacksUsed < fallbacks.count {
+            let next = fallbacks[request.fallbacksUsed]
+            request.fallbacksUsed += 1
+            let servable = groups[next].servable[operation]
+            guard !servable.isEmpty else { continue }
+            request.group = next
+            request.tried = []
+            requests[state.request] = request
+            preferReachable(servable, group: next, now: now)
+            return .send(plan(state.request, group: next, reason: failure.label, now: now, rng: &rng))
+        }
+        return end(state.request, giveUp)
     }
 
     // MARK: - Held requests

@@ -258,6 +258,44 @@ struct GatewayProxyTests {
         }
     }
 
+    @Test("a model whose deployments all fail falls back to its fallback model, whose name reaches the upstream")
+    func fallsBackToAnotherModel() async throws {
+        let failing = FaultUpstream { _, writer, _ in
+            Upstream.json(writer, status: .serviceUnavailable, #"{"error":{"message":"overloaded"}}"#)
+        }
+        let small = FaultUpstream { _, writer, _ in Upstream.json(writer, Upstream.completion(model: "small-m")) }
+        try await Harness.withUpstreams([failing, small]) { ports in
+            let topology = try Harness.topology(
+                Harness.yaml(
+                    backends: """
+                          - {name: big, region: local, engine: vllm, url: "http://127.0.0.1:\(ports[0])", models: [big-m]}
+                          - {name: small, region: local, engine: vllm, url: "http://127.0.0.1:\(ports[1])", models: [small-m]}
+                        """,
+                    models: """
+                          - {name: chat, deployments: [{backend: big, model: big-m}], fallbacks: [chat-small]}
+                          - {name: chat-small, deployments: [{backend: small, model: small-m}]}
+                        """,
+                    routing: "routing: {retries: {attempts: 0}}"
+                )
+            )
+            try await Harness.withGateway(topology) { port in
+                let response = try await TestHTTPClient.send(
+                    port: port,
+                    path: "/v1/chat/completions",
+                    body: chatBody(model: "chat"),
+                    group: Harness.group
+                )
+                #expect(response.status == 200)
+                #expect(response.header("x-isobar-backend") == "small")
+                #expect(response.text.contains(#""model":"small-m""#))
+                #expect(failing.received.count == 1)
+                #expect(small.received.count == 1)
+                let forwarded = small.received.first.map { String(decoding: $0.body, as: UTF8.self) } ?? ""
+                #expect(forwarded.contains(#""small-m""#) && !forwarded.contains(#""chat""#))
+            }
+        }
+    }
+
     @Test("a silent backend is abandoned at the timeout: 504 alone, or the next deployment answers")
     func silentBackend() async throws {
         let silent = FaultUpstream { _, _, _ in }
