@@ -113,8 +113,16 @@ final class Exchange {
     func execute(_ action: RouteAction) {
         switch action {
         case .send(let plan):
+            if plan.attemptNumber > 1, let from = lastBackend {
+                core.metrics.fellBack(
+                    from: from.rawValue,
+                    to: plan.deployment.backend.rawValue,
+                    reason: plan.decision.reason
+                )
+            }
             send(plan)
         case .retry(let plan, let delay):
+            core.metrics.retried(backend: plan.deployment.backend.rawValue, reason: plan.decision.reason)
             let task = eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(delay.nanoseconds)) {
                 guard let pending = self.pendingRetry else { return }
                 self.pendingRetry = nil

@@ -49,6 +49,33 @@ extension GatewayMetrics {
             + "choice), affinity (holds the prompt prefix, within the TTFT budget), retry (same deployment again)"
     )
 
+    nonisolated(unsafe) static let retries = MetricNameDescriptor(
+        namespace: "isobar",
+        metricName: "retries",
+        unitName: "total",
+        helpText: "Attempts sent again to the same backend after a backoff, by backend and the failure before"
+    )
+    nonisolated(unsafe) static let fallbacks = MetricNameDescriptor(
+        namespace: "isobar",
+        metricName: "fallbacks",
+        unitName: "total",
+        helpText:
+            "Attempts moved from one backend to another (another deployment of the model, or a fallback "
+            + "model's), by the failure that moved them"
+    )
+
+    /// An attempt on `backend` failed for `reason` and is tried there again after a backoff.
+    func retried(backend: String, reason: String) {
+        registry.makeCounter(descriptor: Self.retries, labels: [("backend", backend), ("reason", reason)])
+            .increment()
+    }
+
+    /// An attempt on `from` failed for `reason`; the next goes to `to`.
+    func fellBack(from: String, to: String, reason: String) {
+        registry.makeCounter(descriptor: Self.fallbacks, labels: [("from", from), ("to", to), ("reason", reason)])
+            .increment()
+    }
+
     /// Sets the gauges of one endpoint from the router's view of it.
     func setEndpoint(_ status: EndpointStatus) {
         let backend = status.backend.rawValue

@@ -13,6 +13,8 @@ struct GatewayResponder: HTTPResponder {
         case models
         case model(Substring)
         case health, ready, metrics
+        case regions
+        case regionHealth(Substring)
     }
 
     func respond(to request: HTTPRequest, with writer: HTTPResponseWriter) {
@@ -89,6 +91,19 @@ struct GatewayResponder: HTTPResponder {
             } else {
                 reply.json(status: .serviceUnavailable, Array(#"{"status":"no usable backend"}"#.utf8))
             }
+        case .regions:
+            reply.json(status: .ok, core.regionsBody())
+        case .regionHealth(let region):
+            if let body = core.regionHealthBody(RegionID(String(region))) {
+                reply.json(status: .ok, body)
+            } else {
+                reply.error(
+                    GatewayError(
+                        .notFound,
+                        "No region '\(region)'; regions: \(core.topology.regions.map(\.name.rawValue).joined(separator: ", "))"
+                    )
+                )
+            }
         case .metrics:
             let endpoints = core.withRouter { router, _ in router.endpointStatus(now: MonotonicClock.now()) }
             for endpoint in endpoints { core.metrics.setEndpoint(endpoint) }
@@ -108,9 +123,12 @@ struct GatewayResponder: HTTPResponder {
         case "/health": (.health, [.GET, .HEAD])
         case "/ready": (.ready, [.GET, .HEAD])
         case "/metrics": (.metrics, [.GET])
+        case "/v1/regions": (.regions, [.GET])
         default:
             if path.hasPrefix("/v1/models/"), path.count > 11 {
                 (.model(path.dropFirst(11)), [.GET])
+            } else if path.hasPrefix("/v1/regions/"), path.hasSuffix("/health"), path.count > 19 {
+                (.regionHealth(path.dropFirst(12).dropLast(7)), [.GET])
             } else {
                 nil
             }

@@ -34,7 +34,9 @@ extension Router {
                 lastScore: e.lastScore,
                 stale: e.backend.metricsURL != nil && e.freshSample(at: now, staleAfter: staleAfter) == nil,
                 breaker: e.breaker.state,
-                paused: (e.pausedUntil ?? now) > now
+                paused: (e.pausedUntil ?? now) > now,
+                usable: isUsable(index: b, now: now),
+                sample: e.sample
             )
         }
     }
@@ -393,4 +395,9 @@ public struct EndpointStatus: Sendable, Equatable {
     public var breaker: CircuitBreaker.State
     /// It asked (`retry-after`) not to be sent requests for a while yet.
     public var paused: Bool
+    /// It may be picked now while another endpoint can serve (breaker admits, not paused, not found
+    /// unreachable within the cooldown).
+    public var usable: Bool
+    /// Its latest scraped load, fresh or not.
+    public var sample: LoadSample?
 }

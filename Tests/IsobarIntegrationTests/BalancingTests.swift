@@ -139,4 +139,44 @@ struct BalancingTests {
             #expect(response.header("x-isobar-route") == nil)
         }
     }
+
+    @Test("/v1/regions/{region}/health shows each backend's state, in-flight count and scraped load; unknown is 404")
+    func regionHealth() async throws {
+        try await Self.withScrapedPair(policy: "isobar") { port, _, _ in
+            let health = try await TestHTTPClient.send(
+                port: port,
+                method: .GET,
+                path: "/v1/regions/local/health",
+                group: Harness.group
+            )
+            #expect(health.status == 200)
+            let body = try JSON(parsing: health.body)
+            #expect(body["status"] == "ok")
+            #expect(body["observed_by"] == "n1")
+            guard case .array(let backends)? = body["backends"] else {
+                Issue.record("no backends in \(health.text)")
+                return
+            }
+            #expect(backends.map { $0["name"] } == ["busy", "idle"])
+            #expect(backends.allSatisfy { $0["state"] == "closed" && $0["usable"] == true })
+            #expect(backends.first?["scraped"]?["waiting"] == 40)
+            #expect(backends.first?["scraped"]?["stale"] == false)
+
+            let regions = try await TestHTTPClient.send(
+                port: port,
+                method: .GET,
+                path: "/v1/regions",
+                group: Harness.group
+            )
+            #expect(try JSON(parsing: regions.body)["data"]?[0]?["name"] == "local")
+            let unknown = try await TestHTTPClient.send(
+                port: port,
+                method: .GET,
+                path: "/v1/regions/mars/health",
+                group: Harness.group
+            )
+            #expect(unknown.status == 404)
+            #expect(unknown.text.contains("regions: local"))
+        }
+    }
 }

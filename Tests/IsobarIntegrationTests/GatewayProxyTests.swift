@@ -192,6 +192,13 @@ struct GatewayProxyTests {
                 #expect(response.status == 502)
                 #expect(response.header("x-should-retry") == "false")
                 #expect(failing.received.count == 2)
+                let metrics = try await TestHTTPClient.send(
+                    port: port,
+                    method: .GET,
+                    path: "/metrics",
+                    group: Harness.group
+                )
+                #expect(metrics.text.contains(#"isobar_retries_total{backend="up",reason="status_500"} 1"#))
             }
         }
     }
@@ -292,6 +299,13 @@ struct GatewayProxyTests {
                 #expect(small.received.count == 1)
                 let forwarded = small.received.first.map { String(decoding: $0.body, as: UTF8.self) } ?? ""
                 #expect(forwarded.contains(#""small-m""#) && !forwarded.contains(#""chat""#))
+                let metrics = try await TestHTTPClient.send(
+                    port: port,
+                    method: .GET,
+                    path: "/metrics",
+                    group: Harness.group
+                )
+                #expect(metrics.text.contains(#"isobar_fallbacks_total{from="big",to="small",reason="status_503"} 1"#))
             }
         }
     }
