@@ -4,63 +4,50 @@ import Prometheus
 /// The routing metrics of a node: each endpoint's in-flight ledger, learned rates and last score, refreshed
 /// when `/metrics` is read, and the picks of each endpoint by reason, counted as attempts are sent.
 extension GatewayMetrics {
-    nonisolated(unsafe) static let ledger = MetricNameDescriptor(
-        namespace: "isobar",
-        metricName: "endpoint_ledger",
-        unitName: "",
-        helpText:
-            "This node's in-flight ledger per backend: awaiting_first_token (requests), prefill_tokens "
+    nonisolated(unsafe) static let ledger = name(
+        "endpoint_ledger",
+        "",
+        "This node's in-flight ledger per backend: awaiting_first_token (requests), prefill_tokens "
             + "(uncached prompt tokens not yet prefilled), decode_streams"
     )
-    nonisolated(unsafe) static let rate = MetricNameDescriptor(
-        namespace: "isobar",
-        metricName: "endpoint_rate",
-        unitName: "tokens_per_second",
-        helpText: "Token throughput the router assumes per backend (hint refined online), by kind: prefill, decode"
+    nonisolated(unsafe) static let rate = name(
+        "endpoint_rate",
+        "tokens_per_second",
+        "Token throughput the router assumes per backend (hint refined online), by kind: prefill, decode"
     )
-    nonisolated(unsafe) static let score = MetricNameDescriptor(
-        namespace: "isobar",
-        metricName: "endpoint_expected_ttft",
-        unitName: "seconds",
-        helpText: "Expected time to first token on each backend when a request last considered it"
+    nonisolated(unsafe) static let score = name(
+        "endpoint_expected_ttft",
+        "seconds",
+        "Expected time to first token on each backend when a request last considered it"
     )
-    nonisolated(unsafe) static let stale = MetricNameDescriptor(
-        namespace: "isobar",
-        metricName: "endpoint_stale",
-        unitName: "",
-        helpText:
-            "1 while a backend with a metrics URL has no fresh scraped sample (its load is penalised, "
+    nonisolated(unsafe) static let stale = name(
+        "endpoint_stale",
+        "",
+        "1 while a backend with a metrics URL has no fresh scraped sample (its load is penalised, "
             + "not read as idle)"
     )
-    nonisolated(unsafe) static let breaker = MetricNameDescriptor(
-        namespace: "isobar",
-        metricName: "endpoint_breaker",
-        unitName: "",
-        helpText:
-            "Circuit breaker of each backend: 0 closed, 1 half-open (one probe admitted), 2 open (passed over); "
+    nonisolated(unsafe) static let breaker = name(
+        "endpoint_breaker",
+        "",
+        "Circuit breaker of each backend: 0 closed, 1 half-open (one probe admitted), 2 open (passed over); "
             + "paused backends (retry-after) are 2 too"
     )
-    nonisolated(unsafe) static let picks = MetricNameDescriptor(
-        namespace: "isobar",
-        metricName: "picks",
-        unitName: "total",
-        helpText:
-            "Attempts sent to each backend, by why it was picked: only (single candidate), best (the policy's "
+    nonisolated(unsafe) static let picks = name(
+        "picks",
+        "total",
+        "Attempts sent to each backend, by why it was picked: only (single candidate), best (the policy's "
             + "choice), affinity (holds the prompt prefix, within the TTFT budget), retry (same deployment again)"
     )
 
-    nonisolated(unsafe) static let retries = MetricNameDescriptor(
-        namespace: "isobar",
-        metricName: "retries",
-        unitName: "total",
-        helpText: "Attempts sent again to the same backend after a backoff, by backend and the failure before"
+    nonisolated(unsafe) static let retries = name(
+        "retries",
+        "total",
+        "Attempts sent again to the same backend after a backoff, by backend and the failure before"
     )
-    nonisolated(unsafe) static let fallbacks = MetricNameDescriptor(
-        namespace: "isobar",
-        metricName: "fallbacks",
-        unitName: "total",
-        helpText:
-            "Attempts moved from one backend to another (another deployment of the model, or a fallback "
+    nonisolated(unsafe) static let fallbacks = name(
+        "fallbacks",
+        "total",
+        "Attempts moved from one backend to another (another deployment of the model, or a fallback "
             + "model's), by the failure that moved them"
     )
 

@@ -5,7 +5,7 @@ import Prometheus
 final class GatewayMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
 
-    private static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+    static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
         MetricNameDescriptor(namespace: "isobar", metricName: metric, unitName: unit, helpText: help)
     }
 
