@@ -105,12 +105,26 @@ enum Harness {
     }
 
     /// A port nothing listens on.
-    static func closedPort() async throws -> Int {
-        let channel = try await ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).get()
-        let port = channel.localAddress!.port!
-        try await channel.close()
-        return port
-    }
+    static func closedPort() async throws -> Int { refusingPort }
+
+    /// A loopback port that refuses connections for the whole test run: a socket is bound to it and never
+    /// listens, so a connect gets a reset and no other test's listener can be given the port (a port bound
+    /// and closed again could be, and a "dead" backend would then answer).
+    private static let refusingPort: Int = {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        precondition(fd >= 0, "socket() failed")
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+            }
+        }
+        precondition(bound, "could not bind a loopback port")
+        return Int(UInt16(bigEndian: address.sin_port))
+    }()
 
     /// Polls `condition` every 20 ms until it holds or `timeout` passes.
     static func eventually(
