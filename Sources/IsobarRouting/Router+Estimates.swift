@@ -86,7 +86,26 @@ extension Router {
         }
     }
 
-    /// The expected time to first token of `request` on endpoint `b`, in seconds, with the prompt tokens
+    /// What the estimates of one request on every candidate share, worked out once per decision.
+    struct EstimateContext {
+        var group: Int
+        var balancing: BalancingSettings
+        var staleAfter: Duration
+        var meanPrompt: Double
+        var meanOutput: Double
+    }
+
+    func estimateContext(group g: Int) -> EstimateContext {
+        EstimateContext(
+            group: g,
+            balancing: configuration.balancing,
+            staleAfter: .milliseconds(configuration.balancing.staleAfterSeconds * 1000),
+            meanPrompt: max(1, groups[g].promptLengths.mean),
+            meanOutput: groups[g].outputLengths.count > 0 ? max(1, groups[g].outputLengths.mean) : 256
+        )
+    }
+
+    /// The expected time to first token of `request` on the endpoint at `e`, in seconds, with the prompt tokens
     /// the endpoint probably has cached and the token work ahead of the request.
     ///
     ///     TTFT ≈ admission wait
@@ -100,41 +119,9 @@ extension Router {
     /// first token, at the model's mean prompt length. A stale sample keeps counting (never read as idle).
     /// The admission wait is the time until the engine has a free sequence slot and KV room for the
     /// prompt (see `admissionWait`): on a saturated engine it, not prefill, decides the wait.
-    func expectedTTFT(
-        backend b: Int,
-        request: RequestProfile,
-        now: Instant
-    )
-        -> (ttft: Double, cached: Int, outstanding: Double, kvTokens: Double)
-    {
-        endpoints.withUnsafeBufferPointer {
-            Self.expectedTTFT($0.baseAddress! + b, request: request, context: estimateContext(request), now: now)
-        }
-    }
-
-    /// What the estimates of one request on every candidate share, worked out once per decision.
-    struct EstimateContext {
-        var group: Int
-        var balancing: BalancingSettings
-        var staleAfter: Duration
-        var meanPrompt: Double
-        var meanOutput: Double
-    }
-
-    func estimateContext(_ request: RequestProfile) -> EstimateContext {
-        let g = groupIndex[request.model] ?? 0
-        return EstimateContext(
-            group: g,
-            balancing: configuration.balancing,
-            staleAfter: .milliseconds(configuration.balancing.staleAfterSeconds * 1000),
-            meanPrompt: max(1, groups[g].promptLengths.mean),
-            meanOutput: groups[g].outputLengths.count > 0 ? max(1, groups[g].outputLengths.mean) : 256
-        )
-    }
-
-    /// `expectedTTFT(backend:request:now:)` on the endpoint at `e`. Static and through a pointer,
-    /// so that a decision copies neither the router nor the endpoint (a copy retains every reference it
-    /// holds): this runs for every candidate of every decision.
+    ///
+    /// Static and through a pointer, so that a decision copies neither the router nor the endpoint (a copy
+    /// retains every reference it holds): this runs for every candidate of every decision.
     static func expectedTTFT(
         _ e: UnsafePointer<Endpoint>,
         request: RequestProfile,
@@ -214,7 +201,8 @@ extension Router {
 
     // MARK: - Picking
 
-    /// Picks one of the deployments in `scratch` with the group's policy and credits the ledger.
+    /// Picks one of the deployments in `scratch` with the group's policy and credits the ledger
+    /// (`estimate`, then `pick`).
     mutating func plan(
         _ id: RequestID,
         group g: Int,
@@ -222,12 +210,17 @@ extension Router {
         now: Instant,
         rng: inout some RandomNumberGenerator
     ) -> AttemptPlan {
-        let request = requests[id]!.profile
-        let context = estimateContext(request)
+        estimate(requests[id]!.profile, group: g, estimates: policies[g].readsEstimates, now: now)
+        return pick(id, group: g, reason: reason, now: now, rng: &rng)
+    }
+
+    /// Fills `views` with the deployments in `scratch` as candidates for `request`: requests in flight,
+    /// and with `estimates` the expected time to first token and the rest of the estimate.
+    mutating func estimate(_ request: RequestProfile, group g: Int, estimates: Bool, now: Instant) {
+        let context = estimateContext(group: g)
         views.removeAll(keepingCapacity: true)
         let backendOf = groups[g].backendOf
         // Through a buffer pointer: endpoints are read in place, never copied, once per candidate.
-        let estimates = policies[g].readsEstimates
         endpoints.withUnsafeBufferPointer { endpoints in
             for d in scratch where !estimates {
                 views.append(PolicyCandidate(index: backendOf[d], inFlight: endpoints[backendOf[d]].requests))
@@ -252,6 +245,18 @@ extension Router {
         if estimates {
             for view in views { endpoints[view.index].lastScore = view.expectedTTFT }
         }
+    }
+
+    /// Picks one of the candidates in `views` (filled by `estimate`) with the group's policy and credits
+    /// the ledger.
+    mutating func pick(
+        _ id: RequestID,
+        group g: Int,
+        reason: String,
+        now: Instant,
+        rng: inout some RandomNumberGenerator
+    ) -> AttemptPlan {
+        let request = requests[id]!.profile
         let (pick, why): (Int, PickReason)
         if scratch.count == 1 {
             (pick, why) = (0, reason == "initial" || reason == "released" ? .only : .retry)

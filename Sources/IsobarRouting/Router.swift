@@ -415,16 +415,16 @@ public struct Router: Sendable {
                 return .hold(until: until)
             }
         }
-        if let limit = admission.maxPredictedTTFTSeconds {
-            let best =
-                scratch.map {
-                    expectedTTFT(backend: groups[g].backendOf[$0], request: requests[id]!.profile, now: now).ttft
-                }.min() ?? 0
-            if best > limit {
-                return end(id, overloaded(retryAfter: .milliseconds(max(1000, (best - limit) * 1000))))
-            }
+        guard let limit = admission.maxPredictedTTFTSeconds else {
+            return .send(plan(id, group: g, reason: reason, now: now, rng: &rng))
         }
-        return .send(plan(id, group: g, reason: reason, now: now, rng: &rng))
+        // Estimated once, whatever the policy: the same candidates serve the refusal and the pick.
+        estimate(requests[id]!.profile, group: g, estimates: true, now: now)
+        let best = views.map(\.expectedTTFT).min() ?? 0
+        if best > limit {
+            return end(id, overloaded(retryAfter: .milliseconds(max(1000, (best - limit) * 1000))))
+        }
+        return .send(pick(id, group: g, reason: reason, now: now, rng: &rng))
     }
 
     func overloaded(retryAfter: Duration) -> RouteAction {
