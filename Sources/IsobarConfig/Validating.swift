@@ -46,18 +46,14 @@ extension Validating {
         return nil
     }
 
-    /// A balancing policy that this build implements.
+    /// A balancing policy.
     func policy(_ value: Sourced<String>) -> PolicyKind? {
-        let available = PolicyKind.allCases.filter(\.isAvailable).map(\.rawValue).joined(separator: ", ")
         guard let policy = PolicyKind(rawValue: value.value) else {
-            let hint = suggestion(for: value.value, among: PolicyKind.allCases.map(\.rawValue))
-            log.error(value.location, "unknown policy '\(value.value)'\(hint); use one of \(available)")
-            return nil
-        }
-        guard policy.isAvailable else {
+            let names = PolicyKind.allCases.map(\.rawValue)
+            let hint = suggestion(for: value.value, among: names)
             log.error(
                 value.location,
-                "policy '\(value.value)' is not available in this version; use one of \(available)"
+                "unknown policy '\(value.value)'\(hint); use one of \(names.joined(separator: ", "))"
             )
             return nil
         }

@@ -180,7 +180,7 @@ private final class ScrapeLoop {
     private func fetch(_ url: UpstreamURL, for target: ScrapeTarget, then: @escaping (ScrapeCall.Result) -> Void) {
         let call = ScrapeCall(
             url: url,
-            headers: target.headers(for: url),
+            headers: target.headers,
             pool: pool,
             timeout: .nanoseconds(configuration.timeout.nanoseconds),
             maxBodyBytes: configuration.maxBodyBytes

@@ -25,8 +25,8 @@ final class ScrapeTarget {
     /// The slots read in this round.
     private var slots: LlamaCppSlots?
     private var switchedToPrometheusPath = false
-    /// Request headers by URL path, built once.
-    private var headerCache: [String: HTTPHeaders] = [:]
+    /// The headers of every scrape of this target (its URLs differ only in the path), built once.
+    let headers: HTTPHeaders
 
     init(backend: Backend, metricsURL: UpstreamURL, metrics: GatewayMetrics) {
         self.backend = backend
@@ -38,6 +38,7 @@ final class ScrapeTarget {
             )
         }
         self.selection = EngineMetrics.selection(for: backend.engine)
+        self.headers = ScrapeCall.headers(for: metricsURL, apiKey: backend.apiKey)
         self.gauges = ScrapeGauges(backend: backend.name.rawValue, metrics: metrics)
         if backend.engine == .llamacpp {
             var slots = metricsURL
@@ -70,14 +71,6 @@ final class ScrapeTarget {
             }
         }
         return out
-    }
-
-    /// The headers of a scrape of `url` (one of this target's).
-    func headers(for url: UpstreamURL) -> HTTPHeaders {
-        if let cached = headerCache[url.basePath] { return cached }
-        let headers = ScrapeCall.headers(for: url, apiKey: backend.apiKey)
-        headerCache[url.basePath] = headers
-        return headers
     }
 
     // MARK: - Reading answers

@@ -311,6 +311,7 @@ public struct BalancingSettings: Sendable, Equatable {
     /// A scraped sample older than this is stale: its queue is still counted (never read as idle), and
     /// the endpoint is charged `stalePenaltySeconds`, so fresh endpoints are preferred.
     public var staleAfterSeconds: Double
+    public var staleAfter: Duration { .milliseconds(staleAfterSeconds * 1000) }
     public var stalePenaltySeconds: Double
     /// The `isobar` policy keeps a request on the endpoint most likely to hold its prompt prefix while
     /// that costs at most this much more expected time to first token than the best endpoint, in seconds.

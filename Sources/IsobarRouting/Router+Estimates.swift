@@ -20,7 +20,7 @@ extension Router {
 
     /// What the node knows of each endpoint, for `/metrics`.
     public func endpointStatus(now: Instant) -> [EndpointStatus] {
-        let staleAfter = Duration.milliseconds(configuration.balancing.staleAfterSeconds * 1000)
+        let staleAfter = configuration.balancing.staleAfter
         return endpoints.indices.map { b in
             let e = endpoints[b]
             return EndpointStatus(
@@ -77,18 +77,17 @@ extension Router {
     /// endpoint whose scrapes stopped is not held full forever by its last sample).
     mutating func dropFullEndpoints(group g: Int, now: Instant) {
         guard let cap = configuration.admission.maxQueuePerEndpoint else { return }
-        let staleAfter = Duration.milliseconds(configuration.balancing.staleAfterSeconds * 1000)
+        let staleAfter = configuration.balancing.staleAfter
         scratch.removeAll { d in
             let b = groups[g].backendOf[d]
             let mine = endpoints[b].awaitingFirstToken
             let waiting = endpoints[b].freshSample(at: now, staleAfter: staleAfter)?.waiting ?? 0
-            return mine + max(0, waiting - mine) >= cap
+            return max(mine, waiting) >= cap
         }
     }
 
     /// What the estimates of one request on every candidate share, worked out once per decision.
     struct EstimateContext {
-        var group: Int
         var balancing: BalancingSettings
         var staleAfter: Duration
         var meanPrompt: Double
@@ -97,9 +96,8 @@ extension Router {
 
     func estimateContext(group g: Int) -> EstimateContext {
         EstimateContext(
-            group: g,
             balancing: configuration.balancing,
-            staleAfter: .milliseconds(configuration.balancing.staleAfterSeconds * 1000),
+            staleAfter: configuration.balancing.staleAfter,
             meanPrompt: max(1, groups[g].promptLengths.mean),
             meanOutput: groups[g].outputLengths.count > 0 ? max(1, groups[g].outputLengths.mean) : 256
         )

@@ -95,7 +95,7 @@ private struct Mapper {
         count(\.waiting, .waiting, "sglang:num_queue_reqs")
         count(\.running, .running, "sglang:num_running_reqs")
         fraction(\.kvUsage, .kvUsage, "sglang:token_usage")
-        rate(\.generationTokensPerSecond, .generationTokensPerSecond, "sglang:gen_throughput")
+        total(\.generationTokensPerSecond, .generationTokensPerSecond, "sglang:gen_throughput")
         // Measured over recent decode steps; SGLang's token counters move only when requests finish.
         reading.throughputIsLive = reading.generationTokensPerSecond != nil
         total(\.promptTokens, .promptTokens, "sglang:prompt_tokens_total")
@@ -133,8 +133,8 @@ private struct Mapper {
         fraction(\.kvUsage, .kvUsage, "llamacpp:kv_cache_usage_ratio")
         total(\.promptTokens, .promptTokens, "llamacpp:prompt_tokens_total")
         total(\.generationTokens, .generationTokens, "llamacpp:tokens_predicted_total")
-        rate(\.promptTokensPerSecond, .promptTokensPerSecond, "llamacpp:prompt_tokens_seconds")
-        rate(\.generationTokensPerSecond, .generationTokensPerSecond, "llamacpp:predicted_tokens_seconds")
+        total(\.promptTokensPerSecond, .promptTokensPerSecond, "llamacpp:prompt_tokens_seconds")
+        total(\.generationTokensPerSecond, .generationTokensPerSecond, "llamacpp:predicted_tokens_seconds")
     }
 
     /// The Triton TensorRT-LLM backend's batch-manager statistics.
@@ -214,7 +214,8 @@ private struct Mapper {
         return false
     }
 
-    /// A cumulative counter: the sum over label sets.
+    /// A cumulative counter, or a throughput: the sum over label sets (each data-parallel rank reports its
+    /// own).
     @discardableResult
     mutating func total(_ field: WritableKeyPath<EngineReading, Double?>, _ name: Field, _ metrics: String...) -> Bool {
         for metric in metrics {
@@ -224,13 +225,6 @@ private struct Mapper {
             return true
         }
         return false
-    }
-
-    /// A throughput: the sum over label sets (each data-parallel rank produces its own).
-    mutating func rate(_ field: WritableKeyPath<EngineReading, Double?>, _ name: Field, _ metric: String) {
-        guard let sum = nonNegativeSum(metric) else { return }
-        reading[keyPath: field] = sum
-        reading.sources[name] = metric
     }
 
     /// A fraction (0–1): the mean over label sets; negative means unknown.
