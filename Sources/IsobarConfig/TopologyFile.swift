@@ -77,7 +77,7 @@ struct NodeFile {
 struct BackendFile {
     static let keys = [
         "name", "region", "engine", "url", "metrics_url", "api_key_env", "api_key_file", "models", "capacity", "price",
-        "emulate", "replicas",
+        "emulate", "replicas", "timeouts",
     ]
 
     var location: Location
@@ -93,6 +93,7 @@ struct BackendFile {
     var price: PriceFile?
     var emulate: EmulateFile?
     var replicas: Sourced<Int>?
+    var timeouts: Fields?
 
     init?(_ value: YAMLValue) {
         guard let fields = value.fields(Self.keys) else { return nil }
@@ -109,6 +110,7 @@ struct BackendFile {
         price = fields.value("price").flatMap(PriceFile.init)
         emulate = fields.value("emulate").flatMap(EmulateFile.init)
         replicas = fields.integer("replicas")
+        timeouts = fields.timeouts()
     }
 }
 
@@ -189,14 +191,19 @@ struct ModelFile {
     var deployments: Sourced<[DeploymentFile]>?
     var fallbacks: Sourced<[Sourced<String>]>?
     var policy: Sourced<String>?
+    var contextFallbacks: Sourced<[Sourced<String>]>?
+    var timeouts: Fields?
 
     init?(_ value: YAMLValue) {
-        guard let fields = value.fields(["name", "deployments", "fallbacks", "policy"]) else { return nil }
+        let keys = ["name", "deployments", "fallbacks", "policy", "context_fallbacks", "timeouts"]
+        guard let fields = value.fields(keys) else { return nil }
         location = fields.location
         name = fields.string("name")
         deployments = fields.list("deployments", DeploymentFile.init)
         fallbacks = fields.strings("fallbacks")
         policy = fields.string("policy")
+        contextFallbacks = fields.strings("context_fallbacks")
+        timeouts = fields.timeouts()
     }
 }
 
@@ -221,19 +228,18 @@ struct RoutingFile {
     var attempts: Sourced<Int>?
     var backoffBaseMs: Sourced<Double>?
     var backoffMaxMs: Sourced<Double>?
-    var connectMs: Sourced<Double>?
-    var firstTokenMs: Sourced<Double>?
-    var idleMs: Sourced<Double>?
-    var totalMs: Sourced<Double>?
+    var timeouts: Fields?
     var consecutiveFailures: Sourced<Int>?
     var cooldownSeconds: Sourced<Double>?
     var balancing: Fields?
     var admission: Fields?
     var debugHeader: Sourced<Bool>?
+    var idleProbeSeconds: Sourced<Double>?
 
     init?(_ value: YAMLValue) {
         let keys = [
             "policy", "proximity", "retries", "timeouts", "circuit_breaker", "balancing", "admission", "debug_header",
+            "health",
         ]
         guard let fields = value.fields(keys) else { return nil }
         policy = fields.string("policy")
@@ -243,12 +249,7 @@ struct RoutingFile {
             backoffBaseMs = retries.number("backoff_base_ms")
             backoffMaxMs = retries.number("backoff_max_ms")
         }
-        if let timeouts = fields.fields("timeouts", ["connect_ms", "first_token_ms", "idle_ms", "total_ms"]) {
-            connectMs = timeouts.number("connect_ms")
-            firstTokenMs = timeouts.number("first_token_ms")
-            idleMs = timeouts.number("idle_ms")
-            totalMs = timeouts.number("total_ms")
-        }
+        timeouts = fields.timeouts()
         if let breaker = fields.fields("circuit_breaker", ["consecutive_failures", "cooldown_s"]) {
             consecutiveFailures = breaker.integer("consecutive_failures")
             cooldownSeconds = breaker.number("cooldown_s")
@@ -265,18 +266,30 @@ struct RoutingFile {
             ["max_queue_per_endpoint", "max_predicted_ttft_ms", "wait_queue_requests", "max_wait_ms"]
         )
         debugHeader = fields.boolean("debug_header")
+        idleProbeSeconds = fields.fields("health", ["idle_probe_s"])?.number("idle_probe_s")
     }
+}
+
+extension Fields {
+    /// A `timeouts:` mapping (of `routing`, a backend or a model).
+    func timeouts() -> Fields? { fields("timeouts", ["connect_ms", "first_token_ms", "idle_ms", "total_ms"]) }
 }
 
 /// `catch_all:`
 struct CatchAllFile {
+    var location: Location
     var mode: Sourced<String>?
     var retryAfterSeconds: Sourced<Int>?
+    var content: Sourced<String>?
+    var cacheMaxBytes: Sourced<Int>?
 
     init?(_ value: YAMLValue) {
-        guard let fields = value.fields(["mode", "retry_after_s"]) else { return nil }
+        guard let fields = value.fields(["mode", "retry_after_s", "content", "cache_max_bytes"]) else { return nil }
+        location = fields.location
         mode = fields.string("mode")
         retryAfterSeconds = fields.integer("retry_after_s")
+        content = fields.string("content")
+        cacheMaxBytes = fields.integer("cache_max_bytes")
     }
 }
 

@@ -28,6 +28,7 @@ extension TopologyValidator {
         let apiKey = apiKey(backend, engine: engine)
         let models = servedModels(backend, engine: engine)
         let emulate = emulateSettings(backend, engine: engine)
+        let timeouts = checkTimeouts(backend.timeouts)
         checkReplicas(backend, engine: engine)
         guard log.count == before, let name, let region, let url else { return nil }
         return Backend(
@@ -40,7 +41,8 @@ extension TopologyValidator {
             models: models,
             capacity: capacity,
             price: price,
-            emulate: emulate
+            emulate: emulate,
+            timeouts: timeouts
         )
     }
 

@@ -13,14 +13,18 @@ extension TopologyValidator {
         let before = log.count
         let name = names.claim(model.name, in: model.location)
         let deployments = checkDeployments(model, name: name ?? "")
-        let fallbacks = checkFallbacks(model, name: name)
+        let fallbacks = checkFallbacks(model.fallbacks, "fallbacks", of: model, name: name)
+        let contextFallbacks = checkFallbacks(model.contextFallbacks, "context_fallbacks", of: model, name: name)
         let policy = model.policy.flatMap(policy)
+        let timeouts = checkTimeouts(model.timeouts)
         guard log.count == before, let name else { return nil }
         return ModelGroup(
             name: ModelName(name),
             deployments: deployments,
             fallbacks: fallbacks.map(ModelName.init),
-            policy: policy
+            policy: policy,
+            contextFallbacks: contextFallbacks.map(ModelName.init),
+            timeouts: timeouts
         )
     }
 
@@ -66,17 +70,23 @@ extension TopologyValidator {
 
     // MARK: - Fallbacks
 
-    /// The fallbacks of one model: existing models other than itself, each once. Cycles through several
-    /// models are found by `checkFallbackCycles`.
-    private func checkFallbacks(_ model: ModelFile, name: String?) -> [String] {
+    /// The fallbacks (or context fallbacks) of one model: existing models other than itself, each once.
+    /// Cycles through several models are found by `checkFallbackCycles` (a context fallback is tried once
+    /// per request, so its cycles are harmless).
+    private func checkFallbacks(
+        _ list: Sourced<[Sourced<String>]>?,
+        _ key: String,
+        of model: ModelFile,
+        name: String?
+    ) -> [String] {
         let models = declaredNames(file.models?.value, \.name)
         var seen = Set<String>()
-        return (model.fallbacks?.value ?? []).compactMap { fallback in
+        return (list?.value ?? []).compactMap { fallback in
             if fallback.value == name {
                 log.error(fallback.location, "a model cannot fall back to itself")
                 return nil
             }
-            guard let target = reference(fallback, "fallbacks", in: model.location, kind: "model", among: models) else {
+            guard let target = reference(fallback, key, in: model.location, kind: "model", among: models) else {
                 return nil
             }
             guard seen.insert(target).inserted else {

@@ -20,12 +20,7 @@ extension TopologyValidator {
                     + "(\(format(retries.backoffMaxMs)))"
             )
         }
-        let timeouts = TimeoutSettings(
-            connectMs: positive(routing.connectMs) ?? defaults.timeouts.connectMs,
-            firstTokenMs: positive(routing.firstTokenMs) ?? defaults.timeouts.firstTokenMs,
-            idleMs: positive(routing.idleMs) ?? defaults.timeouts.idleMs,
-            totalMs: positive(routing.totalMs) ?? defaults.timeouts.totalMs
-        )
+        let timeouts = defaults.timeouts.overridden(by: checkTimeouts(routing.timeouts))
         let breaker = CircuitBreakerSettings(
             consecutiveFailures: integer(routing.consecutiveFailures, in: 1...Int.max)
                 ?? defaults.circuitBreaker.consecutiveFailures,
@@ -39,7 +34,19 @@ extension TopologyValidator {
             circuitBreaker: breaker,
             balancing: checkBalancing(routing.balancing),
             admission: checkAdmission(routing.admission),
-            debugHeader: routing.debugHeader?.value ?? defaults.debugHeader
+            debugHeader: routing.debugHeader?.value ?? defaults.debugHeader,
+            idleProbeSeconds: nonNegative(routing.idleProbeSeconds) ?? defaults.idleProbeSeconds
+        )
+    }
+
+    /// A `timeouts:` mapping: each a positive number of milliseconds.
+    func checkTimeouts(_ fields: Fields?) -> TimeoutOverrides {
+        guard let fields else { return TimeoutOverrides() }
+        return TimeoutOverrides(
+            connectMs: positive(fields.number("connect_ms")),
+            firstTokenMs: positive(fields.number("first_token_ms")),
+            idleMs: positive(fields.number("idle_ms")),
+            totalMs: positive(fields.number("total_ms"))
         )
     }
 
@@ -85,27 +92,18 @@ extension TopologyValidator {
     func checkCatchAll() -> CatchAll {
         let defaults = CatchAll()
         guard let catchAll = file.catchAll else { return defaults }
+        let mode = catchAll.mode.flatMap { choice($0, "catch_all.mode") as CatchAll.Mode? } ?? defaults.mode
+        if let content = catchAll.content, content.value.allSatisfy(\.isWhitespace) {
+            log.error(content.location, "must not be empty: it is the answer clients get in static mode")
+        }
         return CatchAll(
-            mode: catchAll.mode.flatMap(catchAllMode) ?? defaults.mode,
-            retryAfterSeconds: integer(catchAll.retryAfterSeconds, in: 0...Int.max) ?? defaults.retryAfterSeconds
+            mode: mode,
+            retryAfterSeconds: integer(catchAll.retryAfterSeconds, in: 0...3600, units: " seconds")
+                ?? defaults.retryAfterSeconds,
+            content: catchAll.content?.value ?? defaults.content,
+            cacheMaxBytes: integer(catchAll.cacheMaxBytes, in: 0...(16 << 30), units: " bytes (0 to 16 GiB)")
+                ?? defaults.cacheMaxBytes
         )
-    }
-
-    private func catchAllMode(_ value: Sourced<String>) -> CatchAll.Mode? {
-        let available = CatchAll.Mode.allCases.filter(\.isAvailable).map(\.rawValue).joined(separator: ", ")
-        guard let mode = CatchAll.Mode(rawValue: value.value) else {
-            let hint = suggestion(for: value.value, among: CatchAll.Mode.allCases.map(\.rawValue))
-            log.error(value.location, "unknown catch_all.mode '\(value.value)'\(hint); use \(available)")
-            return nil
-        }
-        guard mode.isAvailable else {
-            log.error(
-                value.location,
-                "catch_all.mode '\(value.value)' is not available in this version; use \(available)"
-            )
-            return nil
-        }
-        return mode
     }
 
     func checkLimits() -> Limits {

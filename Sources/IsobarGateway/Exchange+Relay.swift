@@ -129,6 +129,7 @@ extension Exchange: UpstreamResponseDelegate {
         end(attempt, discardConnection: false)
         let now = MonotonicClock.now()
         core.withRouter { router, _ in router.completed(attempt.plan.attempt, usage: usage, now: now) }
+        core.answers?.store(cacheKey, AnswerCache.Answer(streamed: false, bytes: Array(body.readableBytesView)))
         firstTokenAt = now
         var headers = reply.baseHeaders
         headers.add(name: "content-type", value: "application/json")
@@ -188,10 +189,19 @@ extension Exchange: UpstreamResponseDelegate {
             reply.writer.writeHead(status: .ok, headers: headers)
             let held = attempt.pending
             attempt.pending = []
+            capture(held)
             if !held.isEmpty { reply.writer.writeBody(reply.writer.allocator.buffer(bytes: held)) }
         } else if !out.isEmpty {
+            capture(out)
             reply.writer.writeBody(reply.writer.allocator.buffer(bytes: out))
         }
+    }
+
+    /// Keeps what a committed stream sent, for the answer cache.
+    private func capture(_ bytes: [UInt8]) {
+        guard captured != nil, let answers = core.answers else { return }
+        captured!.append(contentsOf: bytes)
+        if captured!.count > answers.maxEntryBytes { captured = nil }
     }
 
     /// The upstream body ended without an end marker having been relayed.
@@ -239,6 +249,7 @@ extension Exchange: UpstreamResponseDelegate {
         attempt.sentAt = nil
         let now = MonotonicClock.now()
         core.withRouter { router, _ in router.completed(attempt.plan.attempt, usage: attempt.usage, now: now) }
+        if let captured { core.answers?.store(cacheKey, AnswerCache.Answer(streamed: true, bytes: captured)) }
         reply.writer.end()
         finish(status: 200, backend: attempt.backend.name, usage: attempt.usage)
     }
@@ -264,7 +275,7 @@ extension Exchange: UpstreamResponseDelegate {
     /// Arms the idle timer: it fires `idle_ms` after the last body part, re-arming itself for the rest of
     /// the interval when parts keep arriving.
     private func armIdleTimer(_ attempt: Attempt) {
-        let idle = Duration.milliseconds(core.topology.routing.timeouts.idleMs)
+        let idle = Duration.milliseconds(attempt.plan.timeouts.idleMs)
         attempt.lastActivity = MonotonicClock.now()
         func schedule(in delay: Duration) {
             attempt.idleTimer = eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(delay.nanoseconds)) {

@@ -38,6 +38,9 @@ final class Exchange {
     /// Time spent waiting on upstreams and in backoff; the rest is gateway overhead.
     var upstreamTime: Duration = .zero
     var lastBackend: BackendID?
+    /// The client bytes of a committed stream, kept for the catch-all's answer cache (`nil` when the
+    /// cache is off or the stream outgrew an entry).
+    var captured: [UInt8]?
 
     init(core: GatewayCore, request: HTTPRequest, operation: Operation, fields: RequestFields, reply: Reply) {
         self.core = core
@@ -84,8 +87,9 @@ final class Exchange {
         core.openExchanges.add(1, ordering: .relaxed)
         // The writer keeps the exchange alive until the response ends.
         reply.writer.onClientClose = { self.clientGone() }
-        let deadline = TimeAmount.nanoseconds(Int64(core.topology.routing.timeouts.totalMs * 1e6))
-        totalTimer = eventLoop.assumeIsolated().scheduleTask(in: deadline) { self.totalTimeout() }
+        let budget = TimeAmount.nanoseconds(core.budget(for: profile.model).nanoseconds)
+        totalTimer = eventLoop.assumeIsolated().scheduleTask(in: budget) { self.totalTimeout() }
+        if core.answers != nil, profile.stream { captured = [] }
         if core.mayHold { core.registerHeld(profile.id, NIOLoopBound(self, eventLoop: eventLoop)) }
         let action = core.withRouter { router, rng in
             router.requestArrived(profile, now: MonotonicClock.now(), rng: &rng)
@@ -135,11 +139,7 @@ final class Exchange {
             if case .upstream(_, _, let retriesSpent) = reason { spent = retriesSpent }
             fail(GatewayError(reason), retryAfter: retryAfter, retriesSpent: spent)
         case .catchAll(let plan):
-            fail(
-                GatewayError(.busy, "No backend can serve the request now: \(plan.reason)"),
-                retryAfter: plan.retryAfter,
-                retriesSpent: true
-            )
+            answerFromCatchAll(plan)
         case .hold(let until):
             // Every endpoint is full. Wake up at the hold's end so the router refuses the request then if
             // nothing freed before (the release itself arrives through `resume`).
@@ -185,7 +185,7 @@ final class Exchange {
         self.attempt = attempt
         let backend = attempt.backend
         let upstream = attempt.upstream
-        let timeouts = core.topology.routing.timeouts
+        let timeouts = attempt.plan.timeouts
         let connectTimeout = TimeAmount.nanoseconds(Int64(timeouts.connectMs * 1e6))
         let connection =
             freshConnection
@@ -210,6 +210,11 @@ final class Exchange {
                     attempt.firstTokenTimer = self.eventLoop.assumeIsolated().scheduleTask(in: firstToken) {
                         self.attemptTimedOut(attempt, .firstToken)
                     }
+                }
+                if let limit = attempt.plan.attemptLimit, attempt.attemptTimer == nil {
+                    attempt.attemptTimer = self.eventLoop.assumeIsolated().scheduleTask(
+                        in: .nanoseconds(limit.nanoseconds)
+                    ) { self.attemptTimedOut(attempt, .attempt) }
                 }
                 connection.send(head: upstream.head, body: upstream.body)
             case .failure(let error):
@@ -263,6 +268,58 @@ final class Exchange {
     }
 
     // MARK: - Endings
+
+    /// Every candidate is exhausted: answer from the catch-all — the last good answer to the same request
+    /// (cache mode), the configured answer (static mode), else 503 busy.
+    private func answerFromCatchAll(_ plan: CatchAllPlan) {
+        let model = core.metricLabel(for: profile.model)
+        if plan.mode == .cache, let answer = core.answers?.answer(for: cacheKey) {
+            core.metrics.caughtAll(model: model, answer: "cache")
+            respondFromCatchAll(answer.bytes, streamed: answer.streamed, source: "cache")
+            return
+        }
+        if plan.mode == .static, CatchAllAnswer.supports(operation) {
+            let answer = CatchAllAnswer(
+                operation: operation,
+                model: fields.model,
+                content: core.topology.catchAll.content,
+                id: reply.requestID,
+                created: created
+            )
+            core.metrics.caughtAll(model: model, answer: "static")
+            let bytes = profile.stream ? answer.stream(includeUsage: fields.includeUsage) : answer.body
+            respondFromCatchAll(bytes, streamed: profile.stream, source: "static")
+            return
+        }
+        core.metrics.caughtAll(model: model, answer: "busy")
+        core.logger.info(
+            "no backend can serve a request",
+            metadata: ["isobar.request_id": "\(reply.requestID)", "isobar.reason": "\(plan.reason)"]
+        )
+        fail(
+            GatewayError(
+                .busy,
+                "No backend can serve the request now: \(plan.reason)",
+                errorCode: "no_backend_available"
+            ),
+            retryAfter: plan.retryAfter,
+            retriesSpent: true
+        )
+    }
+
+    private func respondFromCatchAll(_ bytes: [UInt8], streamed: Bool, source: String) {
+        var headers = reply.baseHeaders
+        headers.add(name: "content-type", value: streamed ? "text/event-stream" : "application/json")
+        if streamed { headers.add(name: "cache-control", value: "no-cache") }
+        headers.add(name: "x-isobar-catch-all", value: source)
+        reply.writer.respond(status: .ok, headers: headers, body: reply.writer.allocator.buffer(bytes: bytes))
+        finish(status: 200, backend: nil, usage: nil)
+    }
+
+    /// The request as the answer cache knows it.
+    var cacheKey: AnswerCache.Key {
+        AnswerCache.Key(operation: operation, body: Array(clientBody.readableBytesView))
+    }
 
     /// Answers the client with an error and ends the request.
     func fail(_ error: GatewayError, retryAfter: Duration?, retriesSpent: Bool) {
@@ -370,6 +427,8 @@ final class Attempt {
     var connection: UpstreamConnection?
     var sentAt: Instant?
     var firstTokenTimer: Scheduled<Void>?
+    /// Fires at the backend's own `total_ms` for one attempt.
+    var attemptTimer: Scheduled<Void>?
     /// Fires when a committed stream or a whole body stalls for `idle_ms` (see `lastActivity`).
     var idleTimer: Scheduled<Void>?
     /// When the last body part arrived; the idle timer re-arms itself from it instead of being
@@ -408,8 +467,10 @@ final class Attempt {
     func cancelTimers() {
         firstTokenTimer?.cancel()
         idleTimer?.cancel()
+        attemptTimer?.cancel()
         firstTokenTimer = nil
         idleTimer = nil
+        attemptTimer = nil
     }
 }
 

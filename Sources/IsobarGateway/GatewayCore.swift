@@ -21,7 +21,10 @@ final class GatewayCore: Sendable {
     let pools: EventLoopPools
     /// The `GET /v1/models` body, built once.
     let modelsBody: [UInt8]
-    private let modelNames: Set<ModelName>
+    /// Each model's whole budget per request (its `timeouts.total_ms`, else routing's).
+    private let budgets: [ModelName: Duration]
+    /// Last good answers, for `catch_all.mode: cache`.
+    let answers: AnswerCache?
     private let routing: Mutex<RoutingState>
     private let requestCounter = Atomic<UInt64>(0)
     /// Exchanges whose requests the router may hold, by routing id.
@@ -58,13 +61,24 @@ final class GatewayCore: Sendable {
             ["id": .string(group.name.rawValue), "object": "model", "created": .int(created), "owned_by": "isobar"]
         }
         self.modelsBody = JSON.object(["object": "list", "data": .array(models)]).bytes
-        self.modelNames = Set(topology.models.map(\.name))
+        self.budgets = Dictionary(
+            topology.models.map {
+                ($0.name, Duration.milliseconds($0.timeouts.totalMs ?? topology.routing.timeouts.totalMs))
+            },
+            uniquingKeysWith: { a, _ in a }
+        )
+        self.answers = topology.catchAll.mode == .cache ? AnswerCache(maxBytes: topology.catchAll.cacheMaxBytes) : nil
     }
 
     /// The `model` label of a request's metrics: the model's name if the topology has it, else
     /// `unknown`, so clients cannot grow the metrics without bound by inventing names.
     func metricLabel(for model: ModelName) -> String {
-        modelNames.contains(model) ? model.rawValue : "unknown"
+        budgets[model] != nil ? model.rawValue : "unknown"
+    }
+
+    /// The whole budget of a request for `model`.
+    func budget(for model: ModelName) -> Duration {
+        budgets[model] ?? .milliseconds(topology.routing.timeouts.totalMs)
     }
 
     /// Runs `body` with the router and the routing generator, under the routing lock. Whatever `body`
@@ -96,9 +110,19 @@ final class GatewayCore: Sendable {
         _ = held.withLock { $0.removeValue(forKey: id) }
     }
 
-    /// A scrape of `backend`'s metrics gave `sample` (the metrics scraper's sink): the router reads it.
-    func scraped(_ backend: BackendID, _ sample: LoadSample) {
-        withRouter { router, _ in router.scraped(backend, sample, now: MonotonicClock.now()) }
+    /// A scrape round of `backend`'s metrics ended (the metrics scraper's sink): the router reads the
+    /// sample and learns whether the backend could be reached.
+    func scraped(_ backend: BackendID, _ report: ScrapeReport) {
+        withRouter { router, _ in
+            let now = MonotonicClock.now()
+            if let sample = report.sample { router.scraped(backend, sample, now: now) }
+            router.probed(backend, reachable: report.reachable, now: now)
+        }
+    }
+
+    /// A health probe of `backend` reached it or not.
+    func probed(_ backend: BackendID, reachable: Bool) {
+        withRouter { router, _ in router.probed(backend, reachable: reachable, now: MonotonicClock.now()) }
     }
 
     /// A new request id, unique within the mesh with overwhelming probability.

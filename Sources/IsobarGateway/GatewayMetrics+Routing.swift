@@ -51,6 +51,18 @@ extension GatewayMetrics {
             + "model's), by the failure that moved them"
     )
 
+    nonisolated(unsafe) static let catchAll = name(
+        "catch_all",
+        "total",
+        "Requests answered by the catch-all because no backend could serve them, by model and answer: busy "
+            + "(503), static (the configured answer), cache (the last good answer to the same request)"
+    )
+
+    /// A request of `model` was answered by the catch-all with `answer` (busy, static, cache).
+    func caughtAll(model: String, answer: String) {
+        registry.makeCounter(descriptor: Self.catchAll, labels: [("model", model), ("answer", answer)]).increment()
+    }
+
     /// An attempt on `backend` failed for `reason` and is tried there again after a backoff.
     func retried(backend: String, reason: String) {
         registry.makeCounter(descriptor: Self.retries, labels: [("backend", backend), ("reason", reason)])

@@ -50,12 +50,18 @@ public final class GatewayNode: Service, Sendable {
             responder: GatewayResponder(core: core),
             maxBodyBytes: topology.limits.maxRequestBodyBytes
         )
-        // The scraper runs while the node serves; it stops when the node stops accepting.
+        // The scraper and the provider probe run while the node serves; they stop when it stops accepting.
         let scraper = MetricsScraper(core: core, loop: group.next(), configuration: scraping) { [core] in
             core.scraped($0, $1)
         }
+        let probe = ProviderProbe(
+            core: core,
+            loop: group.next(),
+            interval: .milliseconds(topology.routing.idleProbeSeconds * 1000)
+        )
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { await scraper.run() }
+            tasks.addTask { await probe.run() }
             try await server.serve(
                 at: node.listen,
                 what: "node \(node.name)",

@@ -35,11 +35,12 @@ enum ScrapeOutcome: String, Sendable, CaseIterable {
 }
 
 /// Scrapes every backend that has a `metricsURL` once per interval, through the node's pooled upstream
-/// connections, and hands each new `LoadSample` to `sink`. Runs on one event loop: a tick queues the backends
+/// connections, and hands each new `LoadSample` to `sink`, with whether the backend could be reached at
+/// all (the scrape doubles as its health probe). Runs on one event loop: a tick queues the backends
 /// whose previous round has ended and starts as many as the concurrency bound allows; a round that ends
 /// starts the next queued one. A failed or slow scrape keeps the previous sample, which then ages.
 final class MetricsScraper: Sendable {
-    typealias Sink = @Sendable (BackendID, LoadSample) -> Void
+    typealias Sink = @Sendable (BackendID, ScrapeReport) -> Void
 
     private let core: GatewayCore
     private let loop: any EventLoop
@@ -78,6 +79,26 @@ final class MetricsScraper: Sendable {
         } onCancel: {
             cancelled.store(true, ordering: .releasing)
             loop.execute { [state] in state.value?.stop() }
+        }
+    }
+}
+
+/// What one scrape round of a backend found.
+struct ScrapeReport: Sendable {
+    /// A new sample, if the answer gave one.
+    var sample: LoadSample?
+    /// The backend answered (any status, even a slow one): false only when no connection could be made or
+    /// it was cut before an answer.
+    var reachable: Bool
+}
+
+extension ScrapeCall.Result {
+    /// The server answered (any status); a timeout is not counted against it here (a busy engine may be
+    /// slow to serve its metrics), only a refused or cut connection.
+    var reachedServer: Bool {
+        switch self {
+        case .response: true
+        case .failed(let outcome, _): outcome != .error
         }
     }
 }
@@ -166,13 +187,14 @@ private final class ScrapeLoop {
     private func round(_ target: ScrapeTarget) {
         fetch(target.metricsURL, for: target) { [self] result in
             let metrics = target.read(metrics: result, parser: &parser)
+            let reachable = result.reachedServer
             guard let slotsURL = target.slotsURL else {
-                finish(target, metrics)
+                finish(target, metrics, reachable: reachable)
                 return
             }
             fetch(slotsURL, for: target) { [self] slots in
                 target.read(slots: slots)
-                finish(target, metrics)
+                finish(target, metrics, reachable: reachable || slots.reachedServer)
             }
         }
     }
@@ -192,13 +214,12 @@ private final class ScrapeLoop {
         }
     }
 
-    private func finish(_ target: ScrapeTarget, _ metrics: MetricsAnswer) {
+    private func finish(_ target: ScrapeTarget, _ metrics: MetricsAnswer, reachable: Bool) {
         target.busy = false
         inFlight -= 1
         let (sample, outcome) = target.finishRound(metrics, now: MonotonicClock.now())
-        if let sample {
-            sink(target.backend.name, sample)
-        } else if case .failed(_, let reason) = metrics {
+        sink(target.backend.name, ScrapeReport(sample: sample, reachable: reachable))
+        if sample == nil, case .failed(_, let reason) = metrics {
             logger.debug(
                 "scrape failed",
                 metadata: [

@@ -112,6 +112,9 @@ public struct Backend: Sendable, Equatable {
     public var price: Price
     /// Settings of the emulated engine `isobar up` starts for this backend (`engine: emulated` only).
     public var emulate: EmulateSettings?
+    /// Timeouts of calls to this backend, over `routing.timeouts` (a model's own override these); its
+    /// `totalMs` caps one attempt here.
+    public var timeouts: TimeoutOverrides
 
     public init(
         name: BackendID,
@@ -123,7 +126,8 @@ public struct Backend: Sendable, Equatable {
         models: [String],
         capacity: Capacity = Capacity(),
         price: Price = Price(),
-        emulate: EmulateSettings? = nil
+        emulate: EmulateSettings? = nil,
+        timeouts: TimeoutOverrides = TimeoutOverrides()
     ) {
         self.name = name
         self.region = region
@@ -135,6 +139,7 @@ public struct Backend: Sendable, Equatable {
         self.capacity = capacity
         self.price = price
         self.emulate = emulate
+        self.timeouts = timeouts
     }
 
     /// The protocol the gateway speaks to this backend.
@@ -239,12 +244,27 @@ public struct ModelGroup: Sendable, Equatable {
     public var fallbacks: [ModelName]
     /// The balancing policy for this model; `nil` uses `routing.policy`.
     public var policy: PolicyKind?
+    /// Models tried, in order, when a deployment answers that the prompt exceeds its context window and
+    /// no deployment of this model with a larger `context_window` is left.
+    public var contextFallbacks: [ModelName]
+    /// Timeouts of this model's calls, over the backend's and `routing.timeouts`; its `totalMs` is the
+    /// request's whole budget.
+    public var timeouts: TimeoutOverrides
 
-    public init(name: ModelName, deployments: [Deployment], fallbacks: [ModelName] = [], policy: PolicyKind? = nil) {
+    public init(
+        name: ModelName,
+        deployments: [Deployment],
+        fallbacks: [ModelName] = [],
+        policy: PolicyKind? = nil,
+        contextFallbacks: [ModelName] = [],
+        timeouts: TimeoutOverrides = TimeoutOverrides()
+    ) {
         self.name = name
         self.deployments = deployments
         self.fallbacks = fallbacks
         self.policy = policy
+        self.contextFallbacks = contextFallbacks
+        self.timeouts = timeouts
     }
 }
 
@@ -282,6 +302,9 @@ public struct RoutingSettings: Sendable, Equatable {
     public var admission: AdmissionSettings
     /// Answer every routed request with an `x-isobar-route` header explaining the decision.
     public var debugHeader: Bool
+    /// A backend without metrics (a cloud provider) that had no traffic this long is probed with
+    /// `GET /v1/models`, in seconds; 0: never.
+    public var idleProbeSeconds: Double
 
     public init(
         policy: PolicyKind = .isobar,
@@ -291,7 +314,8 @@ public struct RoutingSettings: Sendable, Equatable {
         circuitBreaker: CircuitBreakerSettings = CircuitBreakerSettings(),
         balancing: BalancingSettings = BalancingSettings(),
         admission: AdmissionSettings = AdmissionSettings(),
-        debugHeader: Bool = false
+        debugHeader: Bool = false,
+        idleProbeSeconds: Double = 30
     ) {
         self.policy = policy
         self.proximityHysteresisMs = proximityHysteresisMs
@@ -301,6 +325,7 @@ public struct RoutingSettings: Sendable, Equatable {
         self.balancing = balancing
         self.admission = admission
         self.debugHeader = debugHeader
+        self.idleProbeSeconds = idleProbeSeconds
     }
 }
 
@@ -404,6 +429,33 @@ public struct TimeoutSettings: Sendable, Equatable {
     }
 }
 
+/// Timeouts set for one backend or one model, in milliseconds; `nil` keeps the wider setting.
+public struct TimeoutOverrides: Sendable, Equatable {
+    public var connectMs: Double?
+    public var firstTokenMs: Double?
+    public var idleMs: Double?
+    public var totalMs: Double?
+
+    public init(connectMs: Double? = nil, firstTokenMs: Double? = nil, idleMs: Double? = nil, totalMs: Double? = nil) {
+        self.connectMs = connectMs
+        self.firstTokenMs = firstTokenMs
+        self.idleMs = idleMs
+        self.totalMs = totalMs
+    }
+}
+
+extension TimeoutSettings {
+    /// These settings with the ones `overrides` sets replaced.
+    public func overridden(by overrides: TimeoutOverrides) -> TimeoutSettings {
+        TimeoutSettings(
+            connectMs: overrides.connectMs ?? connectMs,
+            firstTokenMs: overrides.firstTokenMs ?? firstTokenMs,
+            idleMs: overrides.idleMs ?? idleMs,
+            totalMs: overrides.totalMs ?? totalMs
+        )
+    }
+}
+
 /// Circuit breaker settings per backend.
 public struct CircuitBreakerSettings: Sendable, Equatable {
     public var consecutiveFailures: Int
@@ -422,19 +474,33 @@ public struct CatchAll: Sendable, Equatable {
     public enum Mode: String, Sendable, Equatable, CaseIterable {
         /// 503 with `retry-after` and `x-should-retry: false`.
         case busy
-        /// A configured answer (not available yet).
+        /// `content` as a valid completion, marked `system_fingerprint: "isobar-catch-all"`.
         case `static`
-        /// The last good answer for an identical request (not available yet).
+        /// The last good answer to an identical request, else busy.
         case cache
     }
 
     public var mode: Mode
     /// The `retry-after` sent with a busy answer, in seconds.
     public var retryAfterSeconds: Int
+    /// The assistant's answer in `static` mode.
+    public var content: String
+    /// Bytes of answers kept for `cache` mode (least recently used first out).
+    public var cacheMaxBytes: Int
 
-    public init(mode: Mode = .busy, retryAfterSeconds: Int = 1) {
+    public static let defaultContent =
+        "The service is busy right now and cannot answer. Please try again in a minute."
+
+    public init(
+        mode: Mode = .busy,
+        retryAfterSeconds: Int = 1,
+        content: String = CatchAll.defaultContent,
+        cacheMaxBytes: Int = 64 << 20
+    ) {
         self.mode = mode
         self.retryAfterSeconds = retryAfterSeconds
+        self.content = content
+        self.cacheMaxBytes = cacheMaxBytes
     }
 }
 

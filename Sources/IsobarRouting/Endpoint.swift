@@ -41,7 +41,10 @@ struct Endpoint: Sendable {
     var lastScore = 0.0
     var prefixes: PrefixIndex
     var lastSuccess: Instant?
+    /// When a call or a probe last found the endpoint unreachable.
     var lastFailure: Instant?
+    /// When an attempt was last sent there.
+    var lastPicked: Instant?
     var breaker: CircuitBreaker
     /// Until when the backend asked not to be sent requests (`retry-after`).
     var pausedUntil: Instant?

@@ -9,8 +9,13 @@ public struct AttemptPlan: Sendable, Equatable {
     public var region: RegionID
     /// 1 for the first attempt of a request.
     public var attemptNumber: Int
-    /// When the whole request must be over (arrival + `timeouts.total_ms`).
+    /// When the whole request must be over (arrival + the model's `timeouts.total_ms`).
     public var deadline: Instant
+    /// Timeouts of this attempt: `routing.timeouts`, over them the backend's, over those the model's;
+    /// `totalMs` is the request's budget.
+    public var timeouts: TimeoutSettings
+    /// The backend's own `timeouts.total_ms`: the longest this one attempt may take.
+    public var attemptLimit: Duration?
     /// What the policy saw and why it picked this deployment (for the decision trace).
     public var decision: RouteDecision
 }
@@ -52,10 +57,13 @@ public enum RejectReason: Sendable, Equatable {
     case overloaded
 }
 
-/// What a node answers when it has no candidate left.
+/// What a node answers when it has no candidate left: every deployment of the model and of its
+/// fallbacks failed, or none can be sent a request now (circuit breakers open, backends paused).
 public struct CatchAllPlan: Sendable, Equatable {
     public var mode: CatchAll.Mode
+    /// When trying again may succeed.
     public var retryAfter: Duration
+    /// Why nothing could serve, for the busy answer's message and the log.
     public var reason: String
 }
 

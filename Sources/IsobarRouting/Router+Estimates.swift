@@ -43,18 +43,24 @@ extension Router {
 
     // MARK: - Candidates
 
-    /// Whether endpoint `b` may be picked at `now` while another can serve: its breaker admits an
-    /// attempt, it asked for no pause still running, and it was not found unreachable within the cooldown
-    /// (unless a call succeeded since).
+    /// Whether endpoint `b` may be sent a request at all at `now`: its breaker admits an attempt and it
+    /// asked for no pause still running.
+    func isAdmitted(index b: Int, now: Instant) -> Bool {
+        endpoints[b].breaker.admits(at: now) && (endpoints[b].pausedUntil ?? now) <= now
+    }
+
+    /// Whether endpoint `b` may be picked at `now` while another can serve: it is admitted, and it was not
+    /// found unreachable within the cooldown (unless a call succeeded since).
     func isUsable(index b: Int, now: Instant) -> Bool {
-        guard endpoints[b].breaker.admits(at: now), (endpoints[b].pausedUntil ?? now) <= now else { return false }
+        guard isAdmitted(index: b, now: now) else { return false }
         guard let failure = endpoints[b].lastFailure else { return true }
         return (endpoints[b].lastSuccess ?? .zero) > failure || now - failure >= configuration.circuitBreaker.cooldown
     }
 
     /// Fills `scratch` with the deployments to pick among: the usable ones in the node's region, else the
-    /// usable ones anywhere, else all of them (one may have recovered). Load-aware spill-over between
-    /// regions comes with gossip; until then a region serves its own traffic while it can.
+    /// usable ones anywhere, else the admitted ones (an unreachable backend may have recovered), else none
+    /// (the request goes to the catch-all). Load-aware spill-over between regions comes with gossip; until
+    /// then a region serves its own traffic while it can.
     mutating func preferReachable(_ candidates: [Int], group g: Int, now: Instant) {
         scratch.removeAll(keepingCapacity: true)
         var usableAnywhere = 0
@@ -68,7 +74,7 @@ extension Router {
         if usableAnywhere > 0 {
             for d in candidates where isUsable(index: groups[g].backendOf[d], now: now) { scratch.append(d) }
         } else {
-            scratch.append(contentsOf: candidates)
+            for d in candidates where isAdmitted(index: groups[g].backendOf[d], now: now) { scratch.append(d) }
         }
     }
 
@@ -284,6 +290,7 @@ extension Router {
             pickedAt: now
         )
         endpoints[b].breaker.attemptStarted(at: now)
+        endpoints[b].lastPicked = now
         endpoints[b].requests += 1
         endpoints[b].awaitingFirstToken += 1
         endpoints[b].prefillTokens += uncached
@@ -312,6 +319,8 @@ extension Router {
             region: endpoints[b].backend.region,
             attemptNumber: state.attemptsMade + 1,
             deadline: state.deadline,
+            timeouts: groups[g].timeouts[deployment],
+            attemptLimit: endpoints[b].backend.timeouts.totalMs.map { .milliseconds($0) },
             decision: RouteDecision(
                 policy: policies[g].kind,
                 candidates: explained,

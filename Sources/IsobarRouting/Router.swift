@@ -98,6 +98,12 @@ public struct Router: Sendable {
         /// The groups to downgrade to when every deployment failed: the model's `fallbacks` in order, each
         /// followed by its own, depth first, each group once.
         var fallbacks: [Int] = []
+        /// The groups to try when the prompt is too long for every deployment left: `context_fallbacks`.
+        var contextFallbacks: [Int] = []
+        /// Timeouts of an attempt on each deployment (routing's, the backend's, the model's).
+        var timeouts: [TimeoutSettings]
+        /// A request's whole budget (the model's `total_ms`, else routing's).
+        var budget: Duration
         var outputLengths = TokenQuantile()
         var promptLengths = TokenQuantile()
     }
@@ -112,6 +118,7 @@ public struct Router: Sendable {
         var tried: [Int] = []
         /// How many of the original group's fallbacks were moved to.
         var fallbacksUsed = 0
+        var contextFallbacksUsed = 0
         var sameDeploymentRetries = 0
         var attemptsMade = 0
         /// While held: when the node gives up waiting for an endpoint to free.
@@ -168,8 +175,18 @@ public struct Router: Sendable {
                     }
                 }
             }
+            let timeouts = backendOf.map { b in
+                var t = configuration.timeouts
+                if b >= 0 { t = t.overridden(by: topology.backends[b].timeouts) }
+                t = t.overridden(by: model.timeouts)
+                t.totalMs = model.timeouts.totalMs ?? configuration.timeouts.totalMs
+                return t
+            }
+            let budget = Duration.milliseconds(model.timeouts.totalMs ?? configuration.timeouts.totalMs)
             groupIndex[model.name] = groups.count
-            groups.append(Group(model: model, backendOf: backendOf, servable: servable))
+            groups.append(
+                Group(model: model, backendOf: backendOf, servable: servable, timeouts: timeouts, budget: budget)
+            )
             policies.append((model.policy ?? configuration.policy).makePolicy())
         }
         for g in groups.indices {
@@ -181,6 +198,7 @@ public struct Router: Sendable {
                 visit += groups[next].model.fallbacks.reversed().compactMap { groupIndex[$0] }
             }
             groups[g].fallbacks = order
+            groups[g].contextFallbacks = groups[g].model.contextFallbacks.compactMap { groupIndex[$0] }
         }
         self.groups = groups
         self.groupIndex = groupIndex
@@ -204,7 +222,7 @@ public struct Router: Sendable {
             return .reject(.unsupportedOperation(request.model, request.operation), retryAfter: nil)
         }
         precondition(requests[request.id] == nil, "request id \(request.id) is already in flight; ids must be unique")
-        let deadline = now + .milliseconds(configuration.timeouts.totalMs)
+        let deadline = now + groups[g].budget
         requests[request.id] = RequestState(profile: request, group: g, originalGroup: g, deadline: deadline)
         groups[g].promptLengths.record(request.promptTokens)
         return admit(request.id, candidates: servable, reason: "initial", now: now, rng: &rng)
@@ -241,8 +259,11 @@ public struct Router: Sendable {
     }
 
     /// An attempt failed: retry the same deployment with backoff while retries remain, fail over to the
-    /// next untried deployment, or give up. When another deployment can take the request, a backend that
-    /// is unreachable, silent, or asked for a long pause is not waited for: the request fails over at once.
+    /// next untried deployment, then to the model's fallbacks, and when nothing is left answer from the
+    /// catch-all (or, for a failure that blames the request or a request out of budget, with the error).
+    /// When another deployment can take the request, a backend that is unreachable, silent, or asked for a
+    /// long pause is not waited for: the request fails over at once. A prompt too long for the deployment
+    /// goes to an untried deployment with a larger context window, then to the model's context fallbacks.
     public mutating func failed(
         _ attempt: AttemptID,
         _ failure: UpstreamFailure,
@@ -257,20 +278,37 @@ public struct Router: Sendable {
         guard var request = requests[state.request] else {
             preconditionFailure("attempt \(attempt) belongs to an unknown request \(state.request)")
         }
+        let backend = endpoints[state.backend].backend
         let giveUp = RouteAction.reject(
-            .upstream(failure, backend: endpoints[state.backend].backend.name, retriesSpent: request.attemptsMade > 1),
+            .upstream(failure, backend: backend.name, retriesSpent: request.attemptsMade > 1),
             retryAfter: failure.retryAfter
         )
+        guard now < request.deadline else { return end(state.request, giveUp) }
         let group = request.group
-        let servable = groups[group].servable[request.profile.operation.index]
-        let alternatives =
-            failure.allowsFailover && now < request.deadline ? servable.filter { !request.tried.contains($0) } : []
-        // 1. The same deployment, after a backoff, while retries remain and the budget allows.
+        let operation = request.profile.operation.index
+        if failure.isContextLength {
+            return largerContext(state, window: backend.capacity.contextWindow, now: now, rng: &rng)
+                ?? end(
+                    state.request,
+                    giveUp
+                )
+        }
+        guard failure.allowsFailover else { return end(state.request, giveUp) }
+        preferReachable(
+            groups[group].servable[operation].filter { !request.tried.contains($0) },
+            group: group,
+            now: now
+        )
+        let alternatives = scratch
+        // 1. The same deployment, after a backoff, while retries remain, the budget allows and its breaker
+        //    will admit it.
         if failure.isRetryable, !(failure.prefersFailover && !alternatives.isEmpty),
             request.sameDeploymentRetries < configuration.retries.attempts
         {
             let backoff = max(backoff(retry: request.sameDeploymentRetries, rng: &rng), failure.retryAfter ?? .zero)
-            if backoff <= .seconds(60), now + backoff < request.deadline {
+            if backoff <= .seconds(60), now + backoff < request.deadline,
+                endpoints[state.backend].breaker.admits(at: now + backoff)
+            {
                 request.sameDeploymentRetries += 1
                 requests[state.request] = request
                 scratch.removeAll(keepingCapacity: true)
@@ -281,27 +319,72 @@ public struct Router: Sendable {
         }
         // 2. Another deployment of the same model, at once.
         request.sameDeploymentRetries = 0
+        requests[state.request] = request
         if !alternatives.isEmpty {
-            requests[state.request] = request
-            preferReachable(alternatives, group: group, now: now)
             return .send(plan(state.request, group: group, reason: failure.label, now: now, rng: &rng))
         }
-        // 3. The model's fallbacks (a downgrade), in order, while the failure allows another deployment.
-        guard failure.allowsFailover, now < request.deadline else { return end(state.request, giveUp) }
-        let operation = request.profile.operation.index
+        // 3. The model's fallbacks (a downgrade), in order, skipping those with nothing to send to.
         let fallbacks = groups[request.originalGroup].fallbacks
         while request.fallbacksUsed < fallbacks.count {
             let next = fallbacks[request.fallbacksUsed]
             request.fallbacksUsed += 1
-            let servable = groups[next].servable[operation]
-            guard !servable.isEmpty else { continue }
-            request.group = next
-            request.tried = []
             requests[state.request] = request
-            preferReachable(servable, group: next, now: now)
-            return .send(plan(state.request, group: next, reason: failure.label, now: now, rng: &rng))
+            if let action = switchGroup(state.request, to: next, reason: failure.label, now: now, rng: &rng) {
+                return action
+            }
         }
-        return end(state.request, giveUp)
+        // 4. The catch-all.
+        let reason = "backend '\(backend.name)' failed (\(failure)) and no other deployment or fallback is left"
+        return end(state.request, catchAll(reason: reason, retryAfter: failure.retryAfter))
+    }
+
+    /// After a prompt too long for the deployment of `state`: an untried deployment of the group whose
+    /// context window is known and larger, else the original model's next context fallback.
+    private mutating func largerContext(
+        _ state: AttemptState,
+        window: Int?,
+        now: Instant,
+        rng: inout some RandomNumberGenerator
+    ) -> RouteAction? {
+        guard var request = requests[state.request] else { return nil }
+        let g = request.group
+        if let window {
+            let larger = groups[g].servable[request.profile.operation.index].filter { d in
+                let b = groups[g].backendOf[d]
+                return !request.tried.contains(d) && (endpoints[b].backend.capacity.contextWindow ?? 0) > window
+            }
+            preferReachable(larger, group: g, now: now)
+            if !scratch.isEmpty {
+                return .send(plan(state.request, group: g, reason: "context_length", now: now, rng: &rng))
+            }
+        }
+        let fallbacks = groups[request.originalGroup].contextFallbacks
+        while request.contextFallbacksUsed < fallbacks.count {
+            let next = fallbacks[request.contextFallbacksUsed]
+            request.contextFallbacksUsed += 1
+            requests[state.request] = request
+            if let action = switchGroup(state.request, to: next, reason: "context_length", now: now, rng: &rng) {
+                return action
+            }
+        }
+        return nil
+    }
+
+    /// Moves a request to group `next` and plans its first attempt there, or returns nil (leaving the
+    /// request where it was) when `next` has nothing that can be sent the request now.
+    private mutating func switchGroup(
+        _ id: RequestID,
+        to next: Int,
+        reason: String,
+        now: Instant,
+        rng: inout some RandomNumberGenerator
+    ) -> RouteAction? {
+        guard let request = requests[id] else { return nil }
+        preferReachable(groups[next].servable[request.profile.operation.index], group: next, now: now)
+        guard !scratch.isEmpty else { return nil }
+        requests[id]?.group = next
+        requests[id]?.tried = []
+        return .send(plan(id, group: next, reason: reason, now: now, rng: &rng))
     }
 
     // MARK: - Held requests
@@ -325,7 +408,12 @@ public struct Router: Sendable {
             let operation = request.profile.operation.index
             let key = request.group * Operation.allCases.count + operation
             if !full.contains(key) {
-                preferReachable(groups[request.group].servable[operation], group: request.group, now: now)
+                let candidates = groups[request.group].servable[operation]
+                preferReachable(candidates, group: request.group, now: now)
+                if scratch.isEmpty {
+                    out.append((id, end(id, unavailable(candidates, group: request.group, now: now))))
+                    continue
+                }
                 dropFullEndpoints(group: request.group, now: now)
                 if scratch.isEmpty { full.append(key) }
             }
@@ -375,6 +463,28 @@ public struct Router: Sendable {
         }
     }
 
+    /// A health probe of `backend` (a metrics scrape, or `GET /v1/models` of an idle provider) reached it
+    /// or not. An unreachable backend is passed over while others can serve, as after a failed call; a
+    /// reachable one is usable again. Breakers are left to real traffic: only a real call can show that
+    /// completions work.
+    public mutating func probed(_ backend: BackendID, reachable: Bool, now: Instant) {
+        guard let b = backendIndex[backend] else { return }
+        if reachable {
+            if let failure = endpoints[b].lastFailure, (endpoints[b].lastSuccess ?? .zero) <= failure {
+                endpoints[b].lastSuccess = now
+            }
+        } else {
+            endpoints[b].lastFailure = now
+        }
+    }
+
+    /// Whether `backend` has had no attempt for `idle` (or never had one): its health is known only from
+    /// probes then.
+    public func isIdle(_ backend: BackendID, for idle: Duration, now: Instant) -> Bool {
+        guard let b = backendIndex[backend] else { return false }
+        return endpoints[b].lastPicked.map { now - $0 >= idle } ?? true
+    }
+
     // MARK: - Internals
 
     /// What a failed attempt says about its backend: the breaker counts the backend's own failures (an
@@ -402,6 +512,7 @@ public struct Router: Sendable {
     ) -> RouteAction {
         let g = requests[id]!.group
         preferReachable(candidates, group: g, now: now)
+        if scratch.isEmpty { return end(id, unavailable(candidates, group: g, now: now)) }
         let admission = configuration.admission
         if admission.maxQueuePerEndpoint != nil {
             dropFullEndpoints(group: g, now: now)
@@ -429,6 +540,36 @@ public struct Router: Sendable {
 
     func overloaded(retryAfter: Duration) -> RouteAction {
         .reject(.overloaded, retryAfter: retryAfter)
+    }
+
+    /// The catch-all answer, with the upstream's `retry-after` or else the configured one.
+    func catchAll(reason: String, retryAfter: Duration?) -> RouteAction {
+        let settings = configuration.catchAll
+        return .catchAll(
+            CatchAllPlan(
+                mode: settings.mode,
+                retryAfter: retryAfter ?? .seconds(settings.retryAfterSeconds),
+                reason: reason
+            )
+        )
+    }
+
+    /// The catch-all for a request none of whose `candidates` can be sent anything now (breakers open,
+    /// backends paused): retry after the first of them opens again, from 1 s to 60 s.
+    func unavailable(_ candidates: [Int], group g: Int, now: Instant) -> RouteAction {
+        let reopens = candidates.compactMap { d -> Duration? in
+            let e = endpoints[groups[g].backendOf[d]]
+            var until = e.pausedUntil ?? now
+            if case .open(let open) = e.breaker.state { until = max(until, open) }
+            return until > now ? until - now : nil
+        }
+        let wait = min(
+            max(reopens.min() ?? .seconds(configuration.catchAll.retryAfterSeconds), .seconds(1)),
+            .seconds(60)
+        )
+        let reason =
+            "every deployment of '\(groups[g].model.name)' is unavailable (circuit breaker open or backend paused)"
+        return catchAll(reason: reason, retryAfter: wait)
     }
 
     mutating func end(_ id: RequestID, _ action: RouteAction) -> RouteAction {

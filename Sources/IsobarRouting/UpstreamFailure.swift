@@ -7,6 +7,9 @@ public enum UpstreamFailure: Sendable, Equatable, CustomStringConvertible {
         case connect
         case firstToken = "first_token"
         case idle
+        /// The backend's own `total_ms` for one attempt.
+        case attempt
+        /// The request's whole budget.
         case total
     }
 
@@ -90,6 +93,21 @@ public enum UpstreamFailure: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// The backend refused the prompt as longer than its context window: not retried there, but a
+    /// deployment with a larger window may take it. Recognised by OpenAI's `context_length_exceeded` code
+    /// and by the messages of vLLM, SGLang, TGI, llama.cpp and Anthropic.
+    public var isContextLength: Bool {
+        guard case .status(let code, _, let body) = self, [400, 413, 422].contains(code) else { return false }
+        if body.code == "context_length_exceeded" || body.type == "exceed_context_size_error" { return true }
+        let message = body.message.lowercased()
+        return Self.contextLengthPhrases.contains { message.contains($0) }
+    }
+
+    static let contextLengthPhrases = [
+        "context length", "context_length", "context window", "context size", "prompt is too long",
+        "max_new_tokens` must be <=",
+    ]
+
     public var description: String {
         switch self {
         case .connect(let reason): "connect failed: \(reason)"
@@ -106,6 +124,7 @@ public enum UpstreamFailure: Sendable, Equatable, CustomStringConvertible {
         case .connect: "connect"
         case .reset: "reset"
         case .timeout(let phase): "timeout_\(phase.rawValue)"
+        case .status where isContextLength: "context_length"
         case .status(let code, _, _): "status_\(code)"
         case .malformed: "malformed"
         }

@@ -241,13 +241,35 @@ struct TopologyDiagnosticsTests {
                   - {name: other, deployments: [{backend: b1, model: m2}], policy: isobar}
                   - {name: third, deployments: [{backend: b1, model: m2}], policy: fastest}
                 routing: {policy: peak-ewma}
-                catch_all: {mode: static}
+                catch_all: {mode: statik, content: "  "}
                 """
         let available = "use one of isobar, round-robin, random, least-request, power-of-two, least-tokens, peak-ewma"
         #expect(
             Fixture.problems(yaml) == [
                 "test.yaml:10: models[2].policy: unknown policy 'fastest'; \(available)",
-                "test.yaml:12: catch_all.mode: catch_all.mode 'static' is not available in this version; use busy",
+                "test.yaml:12: catch_all.mode: unknown catch_all.mode 'statik' (did you mean 'static'?); use one of "
+                    + "busy, static, cache",
+                "test.yaml:12: catch_all.content: must not be empty: it is the answer clients get in static mode",
+            ]
+        )
+    }
+
+    @Test func timeoutsOfBackendsAndModelsAndContextFallbacks() {
+        let yaml =
+            Fixture.minimal + """
+                  - name: long
+                    deployments: [{backend: b1, model: m2}]
+                    context_fallbacks: [long, nowhere]
+                    timeouts: {first_token_ms: -1, total_ms: 0}
+                routing: {health: {idle_probe_s: -2}}
+                """
+        #expect(
+            Fixture.problems(yaml) == [
+                "test.yaml:11: models[1].context_fallbacks[0]: a model cannot fall back to itself",
+                "test.yaml:11: models[1].context_fallbacks[1]: unknown model 'nowhere'; defined: chat, long",
+                "test.yaml:12: models[1].timeouts.first_token_ms: must be greater than 0, got -1",
+                "test.yaml:12: models[1].timeouts.total_ms: must be greater than 0, got 0",
+                "test.yaml:13: routing.health.idle_probe_s: must not be negative, got -2",
             ]
         )
     }
@@ -332,7 +354,7 @@ struct TopologyDiagnosticsTests {
                 "test.yaml:12: routing.circuit_breaker.consecutive_failures: must be at least 1, got 0",
                 "test.yaml:12: routing.circuit_breaker.cooldown_s: must be greater than 0, got -1",
                 "test.yaml:13: routing.proximity.hysteresis_ms: must not be negative, got -5",
-                "test.yaml:14: catch_all.retry_after_s: must be at least 0, got -1",
+                "test.yaml:14: catch_all.retry_after_s: must be from 0 to 3600 seconds, got -1",
                 "test.yaml:15: limits.max_request_body_bytes: must be from 1024 to 1073741824 bytes (1 KiB to 1 GiB), "
                     + "got 512",
             ]

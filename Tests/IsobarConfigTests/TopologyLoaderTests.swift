@@ -193,6 +193,33 @@ struct TopologyLoaderTests {
         #expect(topology.routing.timeouts == TimeoutSettings())
     }
 
+    @Test func resilienceSettingsOfBackendsModelsAndTheCatchAll() throws {
+        let yaml = """
+            mesh: {name: t}
+            regions: [{name: r1}]
+            nodes: [{name: n1, region: r1, listen: 127.0.0.1:8080}]
+            backends:
+              - {name: b1, region: r1, engine: vllm, url: http://127.0.0.1:8000, models: [m1],
+                 timeouts: {connect_ms: 300, total_ms: 20000}}
+              - {name: b2, region: r1, engine: openai-compatible, url: http://127.0.0.1:8001, models: [m1]}
+            models:
+              - {name: chat, deployments: [{backend: b1, model: m1}], context_fallbacks: [long],
+                 timeouts: {first_token_ms: 40000, total_ms: 90000}}
+              - {name: long, deployments: [{backend: b2, model: m1}]}
+            routing: {timeouts: {idle_ms: 5000}, health: {idle_probe_s: 0}}
+            catch_all: {mode: static, content: "Come back soon."}
+            """
+        let topology = try Fixture.load(yaml)
+        #expect(topology.backend("b1")?.timeouts == TimeoutOverrides(connectMs: 300, totalMs: 20000))
+        #expect(topology.backend("b2")?.timeouts == TimeoutOverrides())
+        let chat = try #require(topology.model("chat"))
+        #expect(chat.contextFallbacks == ["long"])
+        #expect(chat.timeouts == TimeoutOverrides(firstTokenMs: 40000, totalMs: 90000))
+        #expect(topology.routing.timeouts == TimeoutSettings(idleMs: 5000))
+        #expect(topology.routing.idleProbeSeconds == 0)
+        #expect(topology.catchAll == CatchAll(mode: .static, content: "Come back soon."))
+    }
+
     @Test func anthropicBackendDefaultsToTheAnthropicAPI() throws {
         let yaml = """
             mesh: {name: t}

@@ -23,6 +23,7 @@ final class FaultUpstream: HTTPResponder, Sendable {
     private let log = Mutex<[Received]>([])
     private let closed = Mutex<Int>(0)
     private let scrapes = Mutex<Int>(0)
+    private let probes = Mutex<[Instant]>([])
 
     /// An upstream answering API requests with `behaviour`. The gateway's metric scrapes (`GET /metrics`,
     /// `GET /slots`) go to `metrics` (404 without one) and are counted apart, not in `received`.
@@ -37,6 +38,8 @@ final class FaultUpstream: HTTPResponder, Sendable {
     var clientClosedCount: Int { closed.withLock { $0 } }
     /// Metric scrapes received so far.
     var scrapeCount: Int { scrapes.withLock { $0 } }
+    /// When the gateway's health probes (`GET /v1/models`) arrived; they are not in `received`.
+    var probeTimes: [Instant] { probes.withLock { $0 } }
 
     func respond(to request: HTTPRequest, with writer: HTTPResponseWriter) {
         if request.head.method == .GET, request.path == "/metrics" || request.path == "/slots" {
@@ -49,6 +52,11 @@ final class FaultUpstream: HTTPResponder, Sendable {
                 return
             }
             metrics(request, writer, index)
+            return
+        }
+        if request.head.method == .GET, request.path == "/v1/models" {
+            probes.withLock { $0.append(MonotonicClock.now()) }
+            Upstream.json(writer, #"{"object":"list","data":[]}"#)
             return
         }
         let index = log.withLock { log in
