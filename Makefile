@@ -27,12 +27,14 @@ build:
 demo: bootstrap build
 	$(ISOBAR) up topology/local-demo.yaml
 
-## Format lint, soundness, build (warnings are errors), unit + integration tests, SDK conformance,
-## simulator baselines and calibration fidelity (release build: simulations are slow in debug).
+## Format lint, soundness, build (warnings are errors), unit + integration tests, the two-minute mixed-fault
+## soak on its own (it keeps both cores busy), SDK conformance, simulator baselines and calibration fidelity
+## (release build: simulations are slow in debug).
 test: bootstrap lint
 	$(SWIFT) build --build-tests
 	scripts/soundness.sh
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build --skip SoakTests
+	$(SWIFT) test --skip-build --filter SoakTests
 	$(MAKE) conformance
 	$(MAKE) simulator-check
 

@@ -50,6 +50,12 @@ final class GatewayMetrics: Sendable {
         "Requests this node has in flight on each backend"
     )
 
+    nonisolated(unsafe) static let open = name(
+        "open",
+        "requests",
+        "Client requests whose response has not ended yet (in flight, waiting for a retry, or held)"
+    )
+
     static let ttftBuckets: [Double] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64]
     static let durationBuckets: [Double] = [
         0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600,
@@ -103,6 +109,11 @@ final class GatewayMetrics: Sendable {
     /// Sets the in-flight gauge of a backend (called when /metrics is read).
     func setInFlight(backend: String, _ value: Int) {
         registry.makeGauge(descriptor: Self.inFlight, labels: [("backend", backend)]).set(Int64(value))
+    }
+
+    /// Sets the gauge of open client requests (called when /metrics is read).
+    func setOpenRequests(_ value: Int) {
+        registry.makeGauge(descriptor: Self.open).set(Int64(value))
     }
 
     /// The exposition text.

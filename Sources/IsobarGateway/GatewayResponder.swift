@@ -107,6 +107,7 @@ struct GatewayResponder: HTTPResponder {
         case .metrics:
             let endpoints = core.withRouter { router, _ in router.endpointStatus(now: MonotonicClock.now()) }
             for endpoint in endpoints { core.metrics.setEndpoint(endpoint) }
+            core.metrics.setOpenRequests(core.openExchanges.load(ordering: .relaxed))
             var headers = reply.baseHeaders
             headers.add(name: "content-type", value: "text/plain; version=0.0.4; charset=utf-8")
             writer.respond(status: .ok, headers: headers, bytes: core.metrics.exposition())

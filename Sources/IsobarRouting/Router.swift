@@ -324,18 +324,29 @@ public struct Router: Sendable {
             return .send(plan(state.request, group: group, reason: failure.label, now: now, rng: &rng))
         }
         // 3. The model's fallbacks (a downgrade), in order, skipping those with nothing to send to.
+        if let action = nextFallback(state.request, reason: failure.label, now: now, rng: &rng) { return action }
+        // 4. The catch-all.
+        let reason = "backend '\(backend.name)' failed (\(failure)) and no other deployment or fallback is left"
+        return end(state.request, catchAll(reason: reason, retryAfter: failure.retryAfter))
+    }
+
+    /// Moves a request to the next of its original model's fallbacks that can be sent to now, and plans
+    /// its attempt there; nil when none is left.
+    private mutating func nextFallback(
+        _ id: RequestID,
+        reason: String,
+        now: Instant,
+        rng: inout some RandomNumberGenerator
+    ) -> RouteAction? {
+        guard var request = requests[id] else { return nil }
         let fallbacks = groups[request.originalGroup].fallbacks
         while request.fallbacksUsed < fallbacks.count {
             let next = fallbacks[request.fallbacksUsed]
             request.fallbacksUsed += 1
-            requests[state.request] = request
-            if let action = switchGroup(state.request, to: next, reason: failure.label, now: now, rng: &rng) {
-                return action
-            }
+            requests[id] = request
+            if let action = switchGroup(id, to: next, reason: reason, now: now, rng: &rng) { return action }
         }
-        // 4. The catch-all.
-        let reason = "backend '\(backend.name)' failed (\(failure)) and no other deployment or fallback is left"
-        return end(state.request, catchAll(reason: reason, retryAfter: failure.retryAfter))
+        return nil
     }
 
     /// After a prompt too long for the deployment of `state`: an untried deployment of the group whose
@@ -411,7 +422,11 @@ public struct Router: Sendable {
                 let candidates = groups[request.group].servable[operation]
                 preferReachable(candidates, group: request.group, now: now)
                 if scratch.isEmpty {
-                    out.append((id, end(id, unavailable(candidates, group: request.group, now: now))))
+                    let unavailable = unavailable(candidates, group: request.group, now: now)
+                    requests[id]?.heldUntil = nil
+                    out.append(
+                        (id, nextFallback(id, reason: "unavailable", now: now, rng: &rng) ?? end(id, unavailable))
+                    )
                     continue
                 }
                 dropFullEndpoints(group: request.group, now: now)
@@ -512,7 +527,11 @@ public struct Router: Sendable {
     ) -> RouteAction {
         let g = requests[id]!.group
         preferReachable(candidates, group: g, now: now)
-        if scratch.isEmpty { return end(id, unavailable(candidates, group: g, now: now)) }
+        if scratch.isEmpty {
+            // Every deployment is out (breakers open, paused): the fallbacks serve, else the catch-all.
+            let unavailable = unavailable(candidates, group: g, now: now)
+            return nextFallback(id, reason: "unavailable", now: now, rng: &rng) ?? end(id, unavailable)
+        }
         let admission = configuration.admission
         if admission.maxQueuePerEndpoint != nil {
             dropFullEndpoints(group: g, now: now)

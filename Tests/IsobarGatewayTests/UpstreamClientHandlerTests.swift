@@ -78,3 +78,32 @@ struct UpstreamClientHandlerTests {
         #expect(!connection.reusable)
     }
 }
+
+@Suite("Answer cache")
+struct AnswerCacheTests {
+    static func key(_ n: Int) -> AnswerCache.Key {
+        AnswerCache.Key(operation: .chatCompletions, body: Array("{\"n\":\(n)}".utf8))
+    }
+
+    @Test("keeps the last answer per request, evicts the least recently used past its size, skips huge ones")
+    func bounded() {
+        let cache = AnswerCache(maxBytes: 2000)
+        let answer = AnswerCache.Answer(streamed: false, bytes: [UInt8](repeating: 65, count: 150))
+        // An entry takes 150 bytes of answer, 7 of key and 64 of bookkeeping: 9 fit.
+        for n in 0..<12 { cache.store(Self.key(n), answer) }
+        #expect(cache.bytes <= 2000)
+        #expect(cache.answer(for: Self.key(2)) == nil, "the oldest went first")
+        #expect(cache.answer(for: Self.key(11))?.bytes == answer.bytes)
+        // Reading an entry makes it recent: it outlives newer ones that were not read.
+        _ = cache.answer(for: Self.key(3))
+        for n in 12..<15 { cache.store(Self.key(n), answer) }
+        #expect(cache.answer(for: Self.key(3)) != nil)
+        #expect(cache.answer(for: Self.key(4)) == nil)
+        // A newer answer replaces the older one in place.
+        cache.store(Self.key(3), AnswerCache.Answer(streamed: false, bytes: [1, 2, 3]))
+        #expect(cache.answer(for: Self.key(3))?.bytes == [1, 2, 3])
+        // One answer may take at most an eighth of the cache.
+        cache.store(Self.key(99), AnswerCache.Answer(streamed: false, bytes: [UInt8](repeating: 0, count: 400)))
+        #expect(cache.answer(for: Self.key(99)) == nil)
+    }
+}

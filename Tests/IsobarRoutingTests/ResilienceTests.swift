@@ -50,6 +50,28 @@ struct ResilienceTests {
         #expect(TestFleet.sent(probe)?.deployment.backend == "a")
     }
 
+    @Test("A model whose deployments are all unavailable sends new requests straight to its fallback")
+    func unavailableGoesToTheFallback() {
+        var topology = TestFleet.topology([TestFleet.backend("a"), TestFleet.backend("b")])
+        topology.routing.circuitBreaker = CircuitBreakerSettings(consecutiveFailures: 1, cooldownSeconds: 20)
+        topology.models.append(
+            ModelGroup(name: "big", deployments: [Deployment(backend: "a", model: "m")], fallbacks: ["only-b"])
+        )
+        var router = Self.router(topology)
+        var rng = Xoshiro256(seed: 9)
+        let first = TestFleet.sent(
+            router.requestArrived(TestFleet.request("r", model: "big"), now: Self.t0, rng: &rng)
+        )!
+        #expect(first.deployment.backend == "a")
+        let moved = TestFleet.sent(router.failed(first.attempt, Self.boom, now: Self.t0, rng: &rng))
+        #expect(moved?.deployment.backend == "b")
+        let next = TestFleet.sent(
+            router.requestArrived(TestFleet.request("s", model: "big"), now: Self.t0 + .seconds(1), rng: &rng)
+        )
+        #expect(next?.deployment.backend == "b", "a's breaker is open: no attempt is wasted on it")
+        #expect(next?.decision.reason == "unavailable")
+    }
+
     @Test("A backend that asked for a pause is not sent to: its only model answers from the catch-all until then")
     func pausedBackend() {
         var router = TestFleet.router([TestFleet.backend("a")])

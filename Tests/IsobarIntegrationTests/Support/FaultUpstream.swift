@@ -25,12 +25,20 @@ final class FaultUpstream: HTTPResponder, Sendable {
     private let scrapes = Mutex<Int>(0)
     private let probes = Mutex<[Instant]>([])
 
+    private let recording: Bool
+    private let count = Mutex<Int>(0)
+
     /// An upstream answering API requests with `behaviour`. The gateway's metric scrapes (`GET /metrics`,
-    /// `GET /slots`) go to `metrics` (404 without one) and are counted apart, not in `received`.
-    init(metrics: Behaviour? = nil, _ behaviour: @escaping Behaviour) {
+    /// `GET /slots`) go to `metrics` (404 without one) and are counted apart, not in `received`. Without
+    /// `recording` requests are only counted (`requestCount`), so a long soak does not grow the test's memory.
+    init(metrics: Behaviour? = nil, recording: Bool = true, _ behaviour: @escaping Behaviour) {
         self.metrics = metrics
+        self.recording = recording
         self.behaviour = behaviour
     }
+
+    /// API requests received so far.
+    var requestCount: Int { count.withLock { $0 } }
 
     /// Requests received so far, scrapes excluded.
     var received: [Received] { log.withLock { $0 } }
@@ -59,16 +67,21 @@ final class FaultUpstream: HTTPResponder, Sendable {
             Upstream.json(writer, #"{"object":"list","data":[]}"#)
             return
         }
-        let index = log.withLock { log in
-            log.append(
-                Received(
-                    path: String(request.path),
-                    headers: request.head.headers,
-                    body: Array(request.body.readableBytesView),
-                    at: MonotonicClock.now()
+        let index = count.withLock { count in
+            count += 1
+            return count - 1
+        }
+        if recording {
+            log.withLock { log in
+                log.append(
+                    Received(
+                        path: String(request.path),
+                        headers: request.head.headers,
+                        body: Array(request.body.readableBytesView),
+                        at: MonotonicClock.now()
+                    )
                 )
-            )
-            return log.count - 1
+            }
         }
         writer.onClientClose = { self.closed.withLock { $0 += 1 } }
         behaviour(request, writer, index)
