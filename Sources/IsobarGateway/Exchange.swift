@@ -292,7 +292,7 @@ final class Exchange {
             return
         }
         core.metrics.caughtAll(model: model, answer: "busy")
-        core.logger.info(
+        core.logger.debug(
             "no backend can serve a request",
             metadata: ["isobar.request_id": "\(reply.requestID)", "isobar.reason": "\(plan.reason)"]
         )

@@ -287,11 +287,8 @@ public struct Router: Sendable {
         let group = request.group
         let operation = request.profile.operation.index
         if failure.isContextLength {
-            return largerContext(state, window: backend.capacity.contextWindow, now: now, rng: &rng)
-                ?? end(
-                    state.request,
-                    giveUp
-                )
+            let larger = largerContext(state, window: backend.capacity.contextWindow, now: now, rng: &rng)
+            return larger ?? end(state.request, giveUp)
         }
         guard failure.allowsFailover else { return end(state.request, giveUp) }
         preferReachable(

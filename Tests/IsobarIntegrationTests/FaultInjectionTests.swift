@@ -248,9 +248,14 @@ struct FaultInjectionTests {
             let (response, elapsed) = try await node.send("chat")
             #expect(response.status == 200)
             #expect(response.header("x-isobar-backend") == "backup")
-            #expect(node.primary.received.count == 3)
+            // Three attempts. A keep-alive connection the idle probe left in the pool may carry the first: a
+            // reused connection that closes is the pool's fault, not the backend's, so that request is sent
+            // once more on a fresh connection without counting an attempt.
+            let metrics = try await node.metrics()
+            #expect(metrics.contains(#"isobar_upstream_failures_total{backend="primary",reason="reset"} 3"#))
+            #expect(metrics.contains(#"isobar_retries_total{backend="primary",reason="reset"} 2"#))
+            #expect((3...4).contains(node.primary.received.count))
             #expect(elapsed < .seconds(1))
-            #expect(try await node.metrics().contains(#"isobar_retries_total{backend="primary",reason="reset"} 2"#))
         }
     }
 
@@ -262,7 +267,8 @@ struct FaultInjectionTests {
             #expect(response.status == 200)
             #expect(response.header("x-isobar-backend") == "backup")
             #expect(node.primary.received.count == 3)
-            #expect(Self.gaps(node.primary).allSatisfy { $0 >= 0.49 && $0 < 1.0 }, "\(Self.gaps(node.primary))")
+            // 500 ms apart, give or take the time the upstream takes to read each request.
+            #expect(Self.gaps(node.primary).allSatisfy { $0 >= 0.45 && $0 < 1.5 }, "\(Self.gaps(node.primary))")
             #expect(elapsed >= .milliseconds(1500) && elapsed < .seconds(3))
             try await Task.sleep(for: .milliseconds(100))
             #expect(node.primary.clientClosedCount == 3, "the gateway walked away from every silent attempt")
