@@ -231,6 +231,8 @@ struct RoutingFile {
     var timeouts: Fields?
     var consecutiveFailures: Sourced<Int>?
     var cooldownSeconds: Sourced<Double>?
+    var breakerWindow: Sourced<Int>?
+    var errorRate: Sourced<Double>?
     var balancing: Fields?
     var admission: Fields?
     var debugHeader: Sourced<Bool>?
@@ -250,9 +252,14 @@ struct RoutingFile {
             backoffMaxMs = retries.number("backoff_max_ms")
         }
         timeouts = fields.timeouts()
-        if let breaker = fields.fields("circuit_breaker", ["consecutive_failures", "cooldown_s"]) {
+        if let breaker = fields.fields(
+            "circuit_breaker",
+            ["consecutive_failures", "cooldown_s", "window", "error_rate"]
+        ) {
             consecutiveFailures = breaker.integer("consecutive_failures")
             cooldownSeconds = breaker.number("cooldown_s")
+            breakerWindow = breaker.integer("window")
+            errorRate = breaker.number("error_rate")
         }
         balancing = fields.fields(
             "balancing",

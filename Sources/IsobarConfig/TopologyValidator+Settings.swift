@@ -24,7 +24,9 @@ extension TopologyValidator {
         let breaker = CircuitBreakerSettings(
             consecutiveFailures: integer(routing.consecutiveFailures, in: 1...Int.max)
                 ?? defaults.circuitBreaker.consecutiveFailures,
-            cooldownSeconds: positive(routing.cooldownSeconds) ?? defaults.circuitBreaker.cooldownSeconds
+            cooldownSeconds: positive(routing.cooldownSeconds) ?? defaults.circuitBreaker.cooldownSeconds,
+            window: integer(routing.breakerWindow, in: 2...64, units: " attempts") ?? defaults.circuitBreaker.window,
+            errorRate: fraction(routing.errorRate) ?? defaults.circuitBreaker.errorRate
         )
         return RoutingSettings(
             policy: routing.policy.flatMap(policy) ?? defaults.policy,
@@ -37,6 +39,16 @@ extension TopologyValidator {
             debugHeader: routing.debugHeader?.value ?? defaults.debugHeader,
             idleProbeSeconds: nonNegative(routing.idleProbeSeconds) ?? defaults.idleProbeSeconds
         )
+    }
+
+    /// A share, above 0 and at most 1.
+    private func fraction(_ value: Sourced<Double>?) -> Double? {
+        guard let value else { return nil }
+        guard value.value > 0, value.value <= 1 else {
+            log.error(value.location, "must be above 0 and at most 1, got \(format(value.value))")
+            return nil
+        }
+        return value.value
     }
 
     /// A `timeouts:` mapping: each a positive number of milliseconds.

@@ -292,6 +292,12 @@ final class Exchange {
             return
         }
         core.metrics.caughtAll(model: model, answer: "busy")
+        if case .status(let status, _, _)? = plan.failure, (400..<500).contains(status), let backend = plan.backend {
+            // A provider's own refusal (its key, its model list, its rate limit) keeps its status.
+            let retryAfter = status == 429 ? plan.retryAfter : nil
+            fail(GatewayError(plan.failure!, backend: backend), retryAfter: retryAfter, retriesSpent: true)
+            return
+        }
         core.logger.debug(
             "no backend can serve a request",
             metadata: ["isobar.request_id": "\(reply.requestID)", "isobar.reason": "\(plan.reason)"]

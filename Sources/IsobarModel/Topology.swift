@@ -460,10 +460,16 @@ extension TimeoutSettings {
 public struct CircuitBreakerSettings: Sendable, Equatable {
     public var consecutiveFailures: Int
     public var cooldownSeconds: Double
+    /// Attempts whose error rate is watched (2–64).
+    public var window: Int
+    /// The share of `window` that, failed, opens the breaker.
+    public var errorRate: Double
 
-    public init(consecutiveFailures: Int = 5, cooldownSeconds: Double = 30) {
+    public init(consecutiveFailures: Int = 5, cooldownSeconds: Double = 30, window: Int = 20, errorRate: Double = 0.5) {
         self.consecutiveFailures = consecutiveFailures
         self.cooldownSeconds = cooldownSeconds
+        self.window = window
+        self.errorRate = errorRate
     }
 
     public var cooldown: Duration { .milliseconds(cooldownSeconds * 1000) }

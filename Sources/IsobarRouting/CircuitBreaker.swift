@@ -2,8 +2,10 @@ import IsobarModel
 
 /// A backend's circuit breaker, a pure state machine driven by the outcomes of the attempts sent to it.
 ///
-/// Closed, it admits everything and counts failures in a row. At `threshold` it opens: nothing is admitted
-/// until the cooldown ends. Then it is half-open: exactly one attempt (the probe) is admitted; its success
+/// Closed, it admits everything and counts failures in a row and the failures among the last `window`
+/// outcomes. At `threshold` failures in a row, or once `errorRate` of a full window failed (a backend
+/// failing every other call never strings many failures together), it opens: nothing is admitted until
+/// the cooldown ends. Then it is half-open: exactly one attempt (the probe) is admitted; its success
 /// closes the breaker, its failure opens it again with the next, longer cooldown. Cooldowns double from a
 /// quarter of `maxCooldown` up to `maxCooldown`, so a backend that keeps failing is probed less and less
 /// often, and one that recovers gets its traffic back within `maxCooldown` (30 s by default).
@@ -20,12 +22,21 @@ public struct CircuitBreaker: Sendable, Equatable {
     private var failures = 0
     /// Times it opened since it was last closed by a success.
     private var opens = 0
+    /// The outcomes of the last attempts while closed, newest in bit 0 (1: failed), and how many.
+    private var recent: UInt64 = 0
+    private var outcomes = 0
     private let threshold: Int
     private let maxCooldown: Duration
+    private let window: Int
+    private let errorRate: Double
 
-    public init(threshold: Int, maxCooldown: Duration) {
+    /// `window` is clamped to 2...64 attempts; an `errorRate` of 1 or more opens on the window only when
+    /// all of it failed.
+    public init(threshold: Int, maxCooldown: Duration, window: Int = 20, errorRate: Double = 0.5) {
         self.threshold = max(1, threshold)
         self.maxCooldown = maxCooldown
+        self.window = min(64, max(2, window))
+        self.errorRate = errorRate
     }
 
     /// Whether an attempt may be sent at `now`.
@@ -48,7 +59,11 @@ public struct CircuitBreaker: Sendable, Equatable {
 
     /// An attempt succeeded (or the backend answered, even with the caller's error): close.
     public mutating func succeeded() {
-        state = .closed
+        if state == .closed {
+            record(failed: false)
+        } else {
+            state = .closed
+        }
         failures = 0
         opens = 0
     }
@@ -58,10 +73,18 @@ public struct CircuitBreaker: Sendable, Equatable {
         switch state {
         case .closed:
             failures += 1
-            if failures >= threshold { open(at: now) }
+            record(failed: true)
+            let mask: UInt64 = window == 64 ? ~0 : (1 << window) - 1
+            let windowFailed = Double((recent & mask).nonzeroBitCount) >= errorRate * Double(window)
+            if failures >= threshold || (outcomes >= window && windowFailed) { open(at: now) }
         case .halfOpen, .open:
             open(at: now)
         }
+    }
+
+    private mutating func record(failed: Bool) {
+        recent = recent << 1 | (failed ? 1 : 0)
+        outcomes = min(outcomes + 1, window)
     }
 
     /// An attempt ended without an outcome (the client left): a probe in flight no longer is.
@@ -79,5 +102,7 @@ public struct CircuitBreaker: Sendable, Equatable {
         state = .open(until: now + cooldown(opens: opens))
         opens += 1
         failures = 0
+        recent = 0
+        outcomes = 0
     }
 }

@@ -65,6 +65,10 @@ public struct CatchAllPlan: Sendable, Equatable {
     public var retryAfter: Duration
     /// Why nothing could serve, for the busy answer's message and the log.
     public var reason: String
+    /// The last failure and its backend (for a backend that asked for a pause, a 429 standing for it):
+    /// a busy answer keeps the status of a provider's own 4xx refusal (401, 403, 404, 429).
+    public var failure: UpstreamFailure?
+    public var backend: BackendID?
 }
 
 /// What the router tells the shell to do next for a request.

@@ -157,7 +157,9 @@ public struct Router: Sendable {
                 rtt: configuration.regionRTT[$0.region] ?? Self.defaultRTT,
                 breaker: CircuitBreaker(
                     threshold: configuration.circuitBreaker.consecutiveFailures,
-                    maxCooldown: configuration.circuitBreaker.cooldown
+                    maxCooldown: configuration.circuitBreaker.cooldown,
+                    window: configuration.circuitBreaker.window,
+                    errorRate: configuration.circuitBreaker.errorRate
                 )
             )
         }
@@ -324,7 +326,8 @@ public struct Router: Sendable {
         if let action = nextFallback(state.request, reason: failure.label, now: now, rng: &rng) { return action }
         // 4. The catch-all.
         let reason = "backend '\(backend.name)' failed (\(failure)) and no other deployment or fallback is left"
-        return end(state.request, catchAll(reason: reason, retryAfter: failure.retryAfter))
+        let answer = catchAll(reason: reason, retryAfter: failure.retryAfter, failure: failure, backend: backend.name)
+        return end(state.request, answer)
     }
 
     /// Moves a request to the next of its original model's fallbacks that can be sent to now, and plans
@@ -559,13 +562,20 @@ public struct Router: Sendable {
     }
 
     /// The catch-all answer, with the upstream's `retry-after` or else the configured one.
-    func catchAll(reason: String, retryAfter: Duration?) -> RouteAction {
+    func catchAll(
+        reason: String,
+        retryAfter: Duration?,
+        failure: UpstreamFailure? = nil,
+        backend: BackendID? = nil
+    ) -> RouteAction {
         let settings = configuration.catchAll
         return .catchAll(
             CatchAllPlan(
                 mode: settings.mode,
                 retryAfter: retryAfter ?? .seconds(settings.retryAfterSeconds),
-                reason: reason
+                reason: reason,
+                failure: failure,
+                backend: backend
             )
         )
     }
@@ -585,7 +595,19 @@ public struct Router: Sendable {
         )
         let reason =
             "every deployment of '\(groups[g].model.name)' is unavailable (circuit breaker open or backend paused)"
-        return catchAll(reason: reason, retryAfter: wait)
+        // A backend that asked for time is a provider's rate limit: the client hears it as one.
+        guard let paused = candidates.first(where: { (endpoints[groups[g].backendOf[$0]].pausedUntil ?? now) > now })
+        else { return catchAll(reason: reason, retryAfter: wait) }
+        let backend = endpoints[groups[g].backendOf[paused]].backend.name
+        let message =
+            "Backend '\(backend)' asked for time (retry-after); every deployment of '\(groups[g].model.name)' "
+            + "is paused or unavailable"
+        let limited = UpstreamFailure.status(
+            429,
+            retryAfter: wait,
+            body: .init(message: message, type: "rate_limit_error")
+        )
+        return catchAll(reason: reason, retryAfter: wait, failure: limited, backend: backend)
     }
 
     mutating func end(_ id: RequestID, _ action: RouteAction) -> RouteAction {

@@ -95,7 +95,7 @@ struct SoakTests {
         if response.status != 200 {
             guard let message = (try? JSON(parsing: response.body))?["error"]?["message"]?.stringValue, !message.isEmpty
             else { return .malformed("HTTP \(response.status) without an error body: \(response.text.prefix(200))") }
-            return [400, 503, 504].contains(response.status)
+            return [400, 429, 503, 504].contains(response.status)
                 ? .error(response.status) : .malformed("status \(response.status)")
         }
         if response.header("x-isobar-catch-all") != nil { return .catchAll }

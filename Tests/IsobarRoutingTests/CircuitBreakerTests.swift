@@ -29,6 +29,23 @@ struct CircuitBreakerTests {
         #expect(breaker.state == .closed)
     }
 
+    @Test("A backend failing every other call never strings failures together: the error-rate window opens it")
+    func errorRateWindow() {
+        var breaker = CircuitBreaker(threshold: 5, maxCooldown: .seconds(30), window: 10, errorRate: 0.5)
+        for i in 0..<9 {
+            if i % 2 == 0 { breaker.failed(at: Self.t0) } else { breaker.succeeded() }
+            #expect(breaker.state == .closed, "not before the window is full (\(i + 1) outcomes)")
+        }
+        breaker.failed(at: Self.t0)
+        #expect(breaker.state == .open(until: Self.t0 + .milliseconds(7500)), "6 of the last 10 failed")
+
+        var healthy = CircuitBreaker(threshold: 5, maxCooldown: .seconds(30), window: 10, errorRate: 0.5)
+        for i in 0..<100 {
+            if i % 5 == 0 { healthy.failed(at: Self.t0) } else { healthy.succeeded() }
+        }
+        #expect(healthy.state == .closed, "one failure in five stays under the rate")
+    }
+
     @Test("A failed probe reopens with a longer cooldown, doubling up to the configured one")
     func cooldownGrows() {
         var breaker = CircuitBreaker(threshold: 1, maxCooldown: .seconds(30))
