@@ -66,7 +66,7 @@ extension GatewayCore {
     }
 
     /// `open`, `half_open`, `paused` (asked for a pause with `retry-after`), `unreachable` (passed over after
-    /// a connect failure, reset or timeout) or `closed`.
+    /// a connect failure, reset or timeout, or a failed probe) or `closed`.
     private static func state(_ endpoint: EndpointStatus) -> String {
         switch endpoint.breaker {
         case .open: return "open"

@@ -62,9 +62,7 @@ final class GatewayCore: Sendable {
         }
         self.modelsBody = JSON.object(["object": "list", "data": .array(models)]).bytes
         self.budgets = Dictionary(
-            topology.models.map {
-                ($0.name, Duration.milliseconds($0.timeouts.totalMs ?? topology.routing.timeouts.totalMs))
-            },
+            topology.models.map { ($0.name, Duration.milliseconds(topology.routing.timeouts.budgetMs(for: $0))) },
             uniquingKeysWith: { a, _ in a }
         )
         self.answers = topology.catchAll.mode == .cache ? AnswerCache(maxBytes: topology.catchAll.cacheMaxBytes) : nil

@@ -31,17 +31,8 @@ final class ProviderProbe: Sendable {
     static func target(_ backend: Backend) -> Target {
         var url = backend.url
         url.basePath = backend.url.path("/v1/models")
-        var headers = HTTPHeaders()
-        headers.add(name: "host", value: url.hostHeader)
-        headers.add(name: "user-agent", value: "isobar")
-        headers.add(name: "accept", value: "application/json")
-        switch backend.api {
-        case .openai:
-            if let key = backend.apiKey { headers.add(name: "authorization", value: "Bearer \(key.value)") }
-        case .anthropic:
-            if let key = backend.apiKey { headers.add(name: "x-api-key", value: key.value) }
-            headers.add(name: "anthropic-version", value: "2023-06-01")
-        }
+        var headers = ScrapeCall.headers(for: url, apiKey: nil)
+        headers.addCredentials(of: backend)
         return Target(backend: backend.name, url: url, headers: headers)
     }
 

@@ -55,18 +55,13 @@ struct UpstreamRequest {
         headers.add(name: "user-agent", value: "isobar")
         headers.add(name: "x-request-id", value: requestID)
         if fields.stream { headers.add(name: "accept", value: "text/event-stream") }
-        switch backend.api {
-        case .openai:
-            if let key = backend.apiKey { headers.add(name: "authorization", value: "Bearer \(key.value)") }
-        case .anthropic:
-            if let key = backend.apiKey { headers.add(name: "x-api-key", value: key.value) }
-            headers.add(
-                name: "anthropic-version",
-                value: clientHeaders.first(name: "anthropic-version") ?? "2023-06-01"
-            )
-            if let beta = clientHeaders.first(name: "anthropic-beta") {
-                headers.add(name: "anthropic-beta", value: beta)
-            }
+        if let version = clientHeaders.first(name: "anthropic-version") {
+            headers.addCredentials(of: backend, anthropicVersion: version)
+        } else {
+            headers.addCredentials(of: backend)
+        }
+        if backend.api == .anthropic, let beta = clientHeaders.first(name: "anthropic-beta") {
+            headers.add(name: "anthropic-beta", value: beta)
         }
         let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: backend.url.path(apiPath), headers: headers)
         return UpstreamRequest(head: head, body: body)
@@ -146,6 +141,20 @@ struct UpstreamRequest {
             }
             out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[cursor...]))
             return out
+        }
+    }
+}
+
+extension HTTPHeaders {
+    /// The backend's credentials in its dialect: `authorization: Bearer` (OpenAI), or `x-api-key` with
+    /// `anthropic-version` (Anthropic).
+    mutating func addCredentials(of backend: Backend, anthropicVersion: String = "2023-06-01") {
+        switch backend.api {
+        case .openai:
+            if let key = backend.apiKey { add(name: "authorization", value: "Bearer \(key.value)") }
+        case .anthropic:
+            if let key = backend.apiKey { add(name: "x-api-key", value: key.value) }
+            add(name: "anthropic-version", value: anthropicVersion)
         }
     }
 }

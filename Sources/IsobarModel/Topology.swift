@@ -445,6 +445,18 @@ public struct TimeoutOverrides: Sendable, Equatable {
 }
 
 extension TimeoutSettings {
+    /// A request's whole budget for `model`, in milliseconds: its own `total_ms`, else this one.
+    public func budgetMs(for model: ModelGroup) -> Double { model.timeouts.totalMs ?? totalMs }
+
+    /// The timeouts of an attempt of `model` on a backend with `backend` timeouts: these, overridden by
+    /// the backend's, overridden by the model's; `totalMs` is the request's budget (a backend's own total
+    /// caps one attempt instead: `AttemptPlan.attemptLimit`).
+    public func attempt(backend: TimeoutOverrides, model: ModelGroup) -> TimeoutSettings {
+        var timeouts = overridden(by: backend).overridden(by: model.timeouts)
+        timeouts.totalMs = budgetMs(for: model)
+        return timeouts
+    }
+
     /// These settings with the ones `overrides` sets replaced.
     public func overridden(by overrides: TimeoutOverrides) -> TimeoutSettings {
         TimeoutSettings(

@@ -178,13 +178,9 @@ public struct Router: Sendable {
                 }
             }
             let timeouts = backendOf.map { b in
-                var t = configuration.timeouts
-                if b >= 0 { t = t.overridden(by: topology.backends[b].timeouts) }
-                t = t.overridden(by: model.timeouts)
-                t.totalMs = model.timeouts.totalMs ?? configuration.timeouts.totalMs
-                return t
+                configuration.timeouts.attempt(backend: b >= 0 ? topology.backends[b].timeouts : .init(), model: model)
             }
-            let budget = Duration.milliseconds(model.timeouts.totalMs ?? configuration.timeouts.totalMs)
+            let budget = Duration.milliseconds(configuration.timeouts.budgetMs(for: model))
             groupIndex[model.name] = groups.count
             groups.append(
                 Group(model: model, backendOf: backendOf, servable: servable, timeouts: timeouts, budget: budget)
@@ -422,11 +418,11 @@ public struct Router: Sendable {
                 let candidates = groups[request.group].servable[operation]
                 preferReachable(candidates, group: request.group, now: now)
                 if scratch.isEmpty {
-                    let unavailable = unavailable(candidates, group: request.group, now: now)
                     requests[id]?.heldUntil = nil
-                    out.append(
-                        (id, nextFallback(id, reason: "unavailable", now: now, rng: &rng) ?? end(id, unavailable))
-                    )
+                    let action =
+                        nextFallback(id, reason: "unavailable", now: now, rng: &rng)
+                        ?? end(id, unavailable(candidates, group: request.group, now: now))
+                    out.append((id, action))
                     continue
                 }
                 dropFullEndpoints(group: request.group, now: now)
@@ -529,8 +525,8 @@ public struct Router: Sendable {
         preferReachable(candidates, group: g, now: now)
         if scratch.isEmpty {
             // Every deployment is out (breakers open, paused): the fallbacks serve, else the catch-all.
-            let unavailable = unavailable(candidates, group: g, now: now)
-            return nextFallback(id, reason: "unavailable", now: now, rng: &rng) ?? end(id, unavailable)
+            return nextFallback(id, reason: "unavailable", now: now, rng: &rng)
+                ?? end(id, unavailable(candidates, group: g, now: now))
         }
         let admission = configuration.admission
         if admission.maxQueuePerEndpoint != nil {

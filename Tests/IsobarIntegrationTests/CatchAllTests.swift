@@ -82,7 +82,7 @@ struct CatchAllTests {
                 Upstream.json(writer, status: .serviceUnavailable, #"{"error":{"message":"down"}}"#)
                 return
             }
-            if (try? JSON(parsing: request.body.readableBytesView))?["stream"]?.boolValue == true {
+            if Upstream.wantsStream(request) {
                 Upstream.stream(writer, request: request, model: "m", tokens: ["cached ", "words"])
             } else {
                 Upstream.json(writer, Upstream.completion(model: "m", content: "cached answer"))

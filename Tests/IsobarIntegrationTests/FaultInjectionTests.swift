@@ -36,7 +36,7 @@ struct FaultInjectionTests {
     /// A healthy upstream answering as `model`, streamed when asked.
     static func healthy(model: String) -> FaultUpstream {
         FaultUpstream { request, writer, _ in
-            if (try? JSON(parsing: request.body.readableBytesView))?["stream"]?.boolValue == true {
+            if Upstream.wantsStream(request) {
                 Upstream.stream(writer, request: request, model: model, tokens: ["all ", "good"])
             } else {
                 Upstream.json(writer, Upstream.completion(model: model, content: "all good"))
@@ -434,6 +434,50 @@ struct FaultInjectionTests {
             #expect(node.primary.received.count == 1)
             #expect(node.backup.received.isEmpty)
             #expect(elapsed < .milliseconds(500))
+        }
+    }
+
+    // MARK: - Health probes
+
+    @Test("an idle provider is probed with GET /v1/models, never a completion; a dead one is passed over at once")
+    func idleProviderProbes() async throws {
+        let live = Self.healthy(model: "m")
+        let dead = try await Harness.closedPort()
+        try await Harness.withUpstreams([live]) { ports in
+            let topology = try Harness.topology(
+                Harness.yaml(
+                    backends: """
+                          - {name: live, region: local, engine: openai-compatible, url: "http://127.0.0.1:\(ports[0])", models: [m]}
+                          - {name: gone, region: local, engine: openai-compatible, url: "http://127.0.0.1:\(dead)", models: [m]}
+                        """,
+                    models:
+                        "  - {name: chat, deployments: [{backend: gone, model: m}, {backend: live, model: m}], policy: round-robin}",
+                    routing: "routing: {health: {idle_probe_s: 0.2}}"
+                )
+            )
+            try await Harness.withGateway(topology) { port in
+                let probed = await Harness.eventually { live.probeTimes.count >= 3 }
+                #expect(probed, "probed every 0.2 s while idle: \(live.probeTimes.count)")
+                #expect(live.received.isEmpty, "no completion is spent on a probe")
+                let health = try await TestHTTPClient.send(
+                    port: port,
+                    method: .GET,
+                    path: "/v1/regions/local/health",
+                    group: Harness.group
+                )
+                let gone = try JSON(parsing: health.body)["backends"]?.arrayValue?.first { $0["name"] == "gone" }
+                #expect(gone?["state"] == "unreachable", "found down by its probe, before any request")
+                for _ in 0..<4 {
+                    let response = try await TestHTTPClient.send(
+                        port: port,
+                        path: "/v1/chat/completions",
+                        body: chatBody(model: "chat"),
+                        group: Harness.group
+                    )
+                    #expect(response.header("x-isobar-backend") == "live")
+                }
+                #expect(live.received.count == 4)
+            }
         }
     }
 

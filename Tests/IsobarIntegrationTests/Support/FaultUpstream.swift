@@ -26,19 +26,17 @@ final class FaultUpstream: HTTPResponder, Sendable {
     private let probes = Mutex<[Instant]>([])
 
     private let recording: Bool
+    /// API requests received so far: the index handed to `behaviour`.
     private let count = Mutex<Int>(0)
 
     /// An upstream answering API requests with `behaviour`. The gateway's metric scrapes (`GET /metrics`,
     /// `GET /slots`) go to `metrics` (404 without one) and are counted apart, not in `received`. Without
-    /// `recording` requests are only counted (`requestCount`), so a long soak does not grow the test's memory.
+    /// `recording`, `received` stays empty, so a long soak does not grow the test's memory.
     init(metrics: Behaviour? = nil, recording: Bool = true, _ behaviour: @escaping Behaviour) {
         self.metrics = metrics
         self.recording = recording
         self.behaviour = behaviour
     }
-
-    /// API requests received so far.
-    var requestCount: Int { count.withLock { $0 } }
 
     /// Requests received so far, scrapes excluded.
     var received: [Received] { log.withLock { $0 } }
@@ -139,6 +137,12 @@ enum Upstream {
         """
     }
 
+    /// The request body as JSON, if it is JSON.
+    static func body(_ request: HTTPRequest) -> JSON? { try? JSON(parsing: request.body.readableBytesView) }
+
+    /// The request asks for a stream.
+    static func wantsStream(_ request: HTTPRequest) -> Bool { body(request)?["stream"]?.boolValue == true }
+
     static func startStream(_ writer: HTTPResponseWriter) {
         writer.writeHead(status: .ok, headers: ["content-type": "text/event-stream"])
     }
@@ -158,9 +162,7 @@ enum Upstream {
         cutAfter: Int? = nil,
         done: Bool = true
     ) {
-        let wantsUsage =
-            (try? JSON(parsing: request.body.readableBytesView))?["stream_options"]?["include_usage"]?.boolValue
-            ?? false
+        let wantsUsage = body(request)?["stream_options"]?["include_usage"]?.boolValue ?? false
         startStream(writer)
         write(writer, chunk(model: model, content: "", role: true))
         let loop = writer.eventLoop
