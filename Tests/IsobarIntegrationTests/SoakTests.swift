@@ -31,8 +31,7 @@ struct SoakTests {
             var mix = SplitMix64(seed: seed &+ UInt64(index) &* 0x9E37_79B9)
             let faults = Fault.allCases.dropFirst()
             let fault = mix.next() % 100 < 70 ? .ok : faults[faults.startIndex + Int(mix.next() % UInt64(faults.count))]
-            let stream = (try? JSON(parsing: request.body.readableBytesView))?["stream"]?.boolValue == true
-            Self.answer(fault, stream: stream, request: request, writer: writer)
+            Self.answer(fault, stream: Upstream.wantsStream(request), request: request, writer: writer)
         }
     }
 
@@ -146,7 +145,7 @@ struct SoakTests {
                           retries: {attempts: 1, backoff_base_ms: 10, backoff_max_ms: 20}
                           timeouts: {connect_ms: 500, first_token_ms: 300, idle_ms: 300, total_ms: \(Self.budgetMs)}
                           circuit_breaker: {consecutive_failures: 5, cooldown_s: 2}
-                        catch_all: {mode: cache}
+                        catch_all: {mode: cache, cache_max_bytes: 1048576}
                         """
                 )
             )
@@ -162,7 +161,10 @@ struct SoakTests {
                             while clock.now < end {
                                 let model = rng.next() % 5 == 0 ? "solo" : "chat"
                                 let stream = rng.next() % 2 == 0
-                                let prompt = "prompt \(rng.next() % 4)"
+                                // Mostly a few prompts, whose answers the catch-all's cache holds; one in ten
+                                // never seen before, which only a backend or a busy answer can serve.
+                                let prompt =
+                                    rng.next() % 10 == 0 ? "unique \(client) \(rng.next())" : "prompt \(rng.next() % 4)"
                                 let body =
                                     #"{"model":"\#(model)","stream":\#(stream),"messages":[{"role":"user","content":"\#(prompt)"}]}"#
                                 let start = clock.now
