@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "IsobarModel", targets: ["IsobarModel"]),
         .library(name: "IsobarWire", targets: ["IsobarWire"]),
         .library(name: "IsobarRouting", targets: ["IsobarRouting"]),
+        .library(name: "IsobarGossip", targets: ["IsobarGossip"]),
         .library(name: "IsobarConfig", targets: ["IsobarConfig"]),
         .library(name: "IsobarGateway", targets: ["IsobarGateway"]),
         .library(name: "IsobarEmulator", targets: ["IsobarEmulator"]),
@@ -30,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
     ],
     targets: [
         // MARK: - Pure vocabulary and logic
@@ -38,6 +40,11 @@ let package = Package(
         .target(
             name: "IsobarRouting",
             dependencies: ["IsobarModel", .product(name: "DequeModule", package: "swift-collections")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "IsobarGossip",
+            dependencies: ["IsobarModel", .product(name: "RealModule", package: "swift-numerics")],
             swiftSettings: strict
         ),
         .target(
@@ -70,7 +77,7 @@ let package = Package(
         .target(
             name: "IsobarSimulator",
             dependencies: [
-                "IsobarModel", "IsobarRouting", "IsobarEngineModel", "IsobarWire", "CZlib",
+                "IsobarModel", "IsobarRouting", "IsobarGossip", "IsobarEngineModel", "IsobarWire", "CZlib",
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
             swiftSettings: strict
@@ -89,7 +96,9 @@ let package = Package(
         ),
         .executableTarget(
             name: "IsobarBenchmarks",
-            dependencies: ["IsobarModel", "IsobarEngineModel", "IsobarRouting", "IsobarSimulator", "IsobarConfig"],
+            dependencies: [
+                "IsobarModel", "IsobarEngineModel", "IsobarRouting", "IsobarSimulator", "IsobarConfig", "IsobarGossip",
+            ],
             swiftSettings: strict
         ),
         .executableTarget(
@@ -112,6 +121,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "IsobarRoutingTests", dependencies: ["IsobarRouting"], swiftSettings: strict),
+        .testTarget(name: "IsobarGossipTests", dependencies: ["IsobarGossip"], swiftSettings: strict),
         .testTarget(name: "IsobarConfigTests", dependencies: ["IsobarConfig"], swiftSettings: strict),
         .testTarget(name: "IsobarEngineModelTests", dependencies: ["IsobarEngineModel"], swiftSettings: strict),
         .testTarget(

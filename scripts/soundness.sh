@@ -8,7 +8,7 @@ fail=0
 report() { echo "soundness: $*"; fail=1; }
 
 # 1. Pure targets (STYLE §1-2): no NIO, no Foundation, no clocks, no unseeded randomness.
-pure=(Sources/IsobarModel Sources/IsobarWire Sources/IsobarRouting Sources/IsobarEngineModel)
+pure=(Sources/IsobarModel Sources/IsobarWire Sources/IsobarRouting Sources/IsobarGossip Sources/IsobarEngineModel)
 while IFS= read -r hit; do report "pure target imports a shell module: $hit"; done < <(
   grep -rnE '^\s*(@preconcurrency )?import (NIO[A-Za-z]*|Foundation|FoundationNetworking|Dispatch|Glibc|Darwin|AsyncHTTPClient|Logging)\b' "${pure[@]}")
 while IFS= read -r hit; do report "pure target reads a clock: $hit"; done < <(
@@ -18,7 +18,7 @@ while IFS= read -r hit; do report "pure target uses unseeded randomness: $hit"; 
 
 # 2. Libraries log through swift-log, they do not print.
 while IFS= read -r hit; do report "library prints instead of logging: $hit"; done < <(
-  grep -rnE '^\s*print\(' Sources/IsobarModel Sources/IsobarWire Sources/IsobarRouting Sources/IsobarConfig \
+  grep -rnE '^\s*print\(' Sources/IsobarModel Sources/IsobarWire Sources/IsobarRouting Sources/IsobarGossip Sources/IsobarConfig \
     Sources/IsobarEngineModel Sources/IsobarSimulator Sources/IsobarGateway Sources/IsobarEmulator)
 
 # 3. Build output and resolved pins stay out of git.

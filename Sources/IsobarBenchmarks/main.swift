@@ -157,6 +157,12 @@ func simulate(_ name: String, requests: Int? = nil) throws -> (requestsPerSecond
     return (Double(served) / elapsed, steps, residentMB())
 }
 
+if CommandLine.arguments.contains("--mesh-only") {
+    let nodes = CommandLine.arguments.firstIndex(of: "--nodes").map { Int(CommandLine.arguments[$0 + 1]) ?? 100 } ?? 100
+    meshBenchmarks(nodes: nodes)
+    exit(0)
+}
+
 print(
     "Isobar simulator benchmarks (release build, one core; \(ProcessInfo.processInfo.activeProcessorCount) cores, load \(String(format: "%.2f", (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").first.flatMap { Double($0) } ?? 0)))"
 )
@@ -202,3 +208,5 @@ print(
         double < quarter * 1.25 + 8 ? "flat" : "GROWS"
     )
 )
+meshBenchmarks()
+largeMeshBenchmark()

@@ -34,6 +34,9 @@ struct EventQueue<Payload> {
         }
     }
 
+    /// The time of the earliest event, if any.
+    func peekTime() -> Double? { heap.first?.time }
+
     /// Removes and returns the earliest event.
     mutating func pop() -> (time: Double, payload: Payload)? {
         guard !heap.isEmpty else { return nil }
