@@ -40,7 +40,6 @@ struct BroadcastQueue: Sendable {
     init() { buckets = Array(repeating: [], count: Self.classes * Self.transmitBuckets) }
 
     var isEmpty: Bool { entries.isEmpty }
-    var count: Int { entries.count }
     /// Whether anything queued is worth a packet of its own: membership changes and new digests. Refreshes
     /// and coordinates only ride along on probes.
     var hasEager: Bool { entries.values.contains { $0.update.isEager } }
@@ -74,8 +73,6 @@ struct BroadcastQueue: Sendable {
     mutating func held(_ subject: Subject, by peer: NodeID) {
         entries[subject]?.holders.insert(peer)
     }
-
-    mutating func remove(_ subject: Subject) { entries[subject] = nil }
 
     /// Takes the updates for one packet to `peer`, at most `budget` encoded bytes, counting a transmission
     /// of each.
