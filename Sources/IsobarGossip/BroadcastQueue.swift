@@ -99,7 +99,16 @@ struct BroadcastQueue: Sendable {
                     kept.append(item)
                     continue
                 }
-                switch send(item.subject, to: peer, left: &left, taken: &taken, moved: &moved, codec: codec, now: now) {
+                switch send(
+                    entry,
+                    about: item.subject,
+                    to: peer,
+                    left: &left,
+                    taken: &taken,
+                    moved: &moved,
+                    codec: codec,
+                    now: now
+                ) {
                 case .sent: break
                 case .tooBig: kept.append(item)
                 case .full:
@@ -117,7 +126,8 @@ struct BroadcastQueue: Sendable {
     private enum Outcome { case sent, tooBig, full }
 
     private mutating func send(
-        _ subject: Subject,
+        _ entry: Entry,
+        about subject: Subject,
         to peer: NodeID,
         left: inout Int,
         taken: inout [[UInt8]],
@@ -125,7 +135,7 @@ struct BroadcastQueue: Sendable {
         codec: GossipCodec,
         now: Instant
     ) -> Outcome {
-        guard var entry = entries[subject], !entry.holders.contains(peer) else { return .sent }
+        var entry = entry
         let bytes = codec.encode(Self.aged(entry.update, by: now - entry.since))
         guard bytes.count <= left else { return left < 24 ? .full : .tooBig }
         left -= bytes.count

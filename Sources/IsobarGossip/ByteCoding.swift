@@ -1,3 +1,5 @@
+import IsobarModel
+
 /// Big-endian, length-prefixed binary writing for gossip packets.
 struct ByteWriter {
     var bytes: [UInt8] = []
@@ -45,6 +47,11 @@ struct ByteWriter {
     }
 
     mutating func f32(_ v: Double) { u32(Float(v).bitPattern) }
+
+    mutating func address(_ a: HostPort) {
+        string(a.host)
+        u16(UInt16(clamping: a.port))
+    }
 
     mutating func append(_ other: [UInt8]) { bytes.append(contentsOf: other) }
 }
@@ -111,6 +118,10 @@ struct ByteReader {
             throw GossipError(.malformed, "\(what) is empty or not UTF-8")
         }
         return s
+    }
+
+    mutating func address() throws(GossipError) -> HostPort {
+        HostPort(host: try string("host"), port: Int(try u16("port")))
     }
 
     mutating func f32(_ what: StaticString) throws(GossipError) -> Double {

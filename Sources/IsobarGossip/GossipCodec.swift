@@ -19,10 +19,10 @@ public struct GossipCodec: Sendable {
         self.backends = map
     }
 
-    /// The wire key of a backend: FNV-1a over its name's UTF-8.
-    static func key(_ backend: BackendID) -> UInt32 {
+    /// The wire key of a backend (also a node's place on the probe ring): FNV-1a over its name's UTF-8.
+    static func key(_ name: some StringIdentifier) -> UInt32 {
         var hash: UInt32 = 0x811C_9DC5
-        for byte in backend.rawValue.utf8 {
+        for byte in name.rawValue.utf8 {
             hash ^= UInt32(byte)
             hash = hash &* 0x0100_0193
         }
@@ -52,8 +52,7 @@ public struct GossipCodec: Sendable {
             w.string(sender.rawValue)
             w.u32(sequence)
             w.string(target.rawValue)
-            w.string(address.host)
-            w.u16(UInt16(clamping: address.port))
+            w.address(address)
         case .nack(let sequence):
             w.u8(4)
             w.string(sender.rawValue)
@@ -91,8 +90,7 @@ public struct GossipCodec: Sendable {
             w.u8(1)
             w.string(m.node.rawValue)
             w.string(m.region.rawValue)
-            w.string(m.address.host)
-            w.u16(UInt16(clamping: m.address.port))
+            w.address(m.address)
             w.varint(m.incarnation)
             w.u8(m.status.rawValue)
             w.string(m.from.rawValue)
@@ -184,8 +182,7 @@ public struct GossipCodec: Sendable {
         case 3:
             let sequence = try r.u32("sequence")
             let target = NodeID(try r.string("target"))
-            let address = HostPort(host: try r.string("host"), port: Int(try r.u16("port")))
-            message = .pingRequest(sequence: sequence, target: target, address: address)
+            message = .pingRequest(sequence: sequence, target: target, address: try r.address())
         case 4: message = .nack(sequence: try r.u32("sequence"))
         case 5: message = .gossip
         case 6: message = .sync(reply: try r.u8("reply flag") != 0)
@@ -207,7 +204,7 @@ public struct GossipCodec: Sendable {
         case 1:
             let node = NodeID(try r.string("member"))
             let region = RegionID(try r.string("region"))
-            let address = HostPort(host: try r.string("host"), port: Int(try r.u16("port")))
+            let address = try r.address()
             let incarnation = try r.varint("incarnation")
             let raw = try r.u8("status")
             guard let status = Member.Status(rawValue: raw) else {

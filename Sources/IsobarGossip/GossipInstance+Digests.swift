@@ -32,10 +32,7 @@ extension GossipInstance {
         let newest = max(load.at, health.at, lastRefreshAt ?? .zero)
         if now - newest >= configuration.digestHeartbeat {
             lastRefreshAt = now
-            let limit = configuration.retransmitLimit(
-                members: meshSize,
-                multiple: configuration.digestRetransmitMultiple
-            )
+            let limit = retransmitLimit(configuration.digestRetransmitMultiple)
             let refresh = DigestRefresh(
                 origin: node,
                 load: load.digest.version,
@@ -50,8 +47,7 @@ extension GossipInstance {
     /// will soon follow), as many as a membership change if not.
     func digestLimit(previous: Instant?, now: Instant) -> Int {
         let quiet = previous.map { now - $0 >= configuration.digestQuietGap } ?? true
-        let multiple = quiet ? configuration.retransmitMultiple : configuration.digestRetransmitMultiple
-        return configuration.retransmitLimit(members: meshSize, multiple: multiple)
+        return retransmitLimit(quiet ? configuration.retransmitMultiple : configuration.digestRetransmitMultiple)
     }
 
     /// Whether `new` differs from `old` enough to be worth the mesh's bandwidth.
@@ -137,10 +133,7 @@ extension GossipInstance {
         }
         let subject = BroadcastQueue.Subject.refresh(r.origin)
         if refreshed {
-            let limit = configuration.retransmitLimit(
-                members: meshSize,
-                multiple: configuration.digestRetransmitMultiple
-            )
+            let limit = retransmitLimit(configuration.digestRetransmitMultiple)
             queue.enqueue(.refresh(r), about: subject, limit: limit, heldBy: sender, now: now)
         } else {
             queue.held(subject, by: sender)
@@ -157,7 +150,7 @@ extension GossipInstance {
         else { return }
         announcedCoordinate = coordinate
         nextCoordinateAnnouncement = now + .seconds(60)
-        let limit = configuration.retransmitLimit(members: meshSize, multiple: configuration.digestRetransmitMultiple)
+        let limit = retransmitLimit(configuration.digestRetransmitMultiple)
         queue.enqueue(.coordinate(node, coordinate), about: .coordinate(node), limit: limit, now: now)
     }
 

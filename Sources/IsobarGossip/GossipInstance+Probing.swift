@@ -36,7 +36,7 @@ extension GossipInstance {
     func ringSuccessor() -> Member? {
         var best: (distance: UInt32, member: Member)?
         for member in members.values where member.status.isUp {
-            let distance = GossipCodec.key(BackendID(member.node.rawValue)) &- ringKey
+            let distance = GossipCodec.key(member.node) &- ringKey
             if best == nil || distance < best!.distance { best = (distance, member) }
         }
         return best?.member
@@ -245,7 +245,7 @@ extension GossipInstance {
 
     /// Queues a membership update for every member to hear.
     mutating func broadcast(_ update: MemberUpdate, heldBy holder: NodeID? = nil, now: Instant) {
-        let limit = configuration.retransmitLimit(members: meshSize, multiple: configuration.retransmitMultiple)
+        let limit = retransmitLimit(configuration.retransmitMultiple)
         queue.enqueue(.member(update), about: .member(update.node), limit: limit, heldBy: holder, now: now)
     }
 }

@@ -119,7 +119,7 @@ extension GossipInstance {
                 held.append(d)
             }
         }
-        for origin in digests.keys.sorted() where origin != opening.sender {
+        for origin in digests.keys.sorted() {
             for kind in NodeDigest.Kind.allCases {
                 if let d = digest(of: origin, kind, now: now) { held.append(d) }
             }
@@ -136,18 +136,7 @@ extension GossipInstance {
 
     /// Every member this node knows, itself first, and its coordinate.
     func membershipState() -> [GossipUpdate] {
-        var updates: [GossipUpdate] = [
-            .member(
-                MemberUpdate(
-                    node: node,
-                    region: region,
-                    address: address,
-                    incarnation: incarnation,
-                    status: .alive,
-                    from: node
-                )
-            )
-        ]
+        var updates: [GossipUpdate] = [.member(ownUpdate(.alive))]
         for member in orderedMembers { updates.append(.member(member.update(from: node))) }
         updates.append(.coordinate(node, coordinate))
         return updates
@@ -254,17 +243,7 @@ extension GossipInstance {
             localHealth.adjust(1)
             counters.refutations += 1
         }
-        broadcast(
-            MemberUpdate(
-                node: node,
-                region: region,
-                address: address,
-                incarnation: incarnation,
-                status: .alive,
-                from: node
-            ),
-            now: now
-        )
+        broadcast(ownUpdate(.alive), now: now)
         // Own digests carry the incarnation; republish under the new one.
         for (kind, own) in published {
             var d = own.digest

@@ -25,21 +25,7 @@ public struct GossipCounters: Sendable, Equatable {
     public var refutations = 0
     public var digestsPublished = 0
     public var staleDigestsIgnored = 0
-    /// Piggybacked bytes sent, by kind of update.
-    public var memberBytesSent = 0
-    public var digestBytesSent = 0
-    public var refreshBytesSent = 0
-    public var coordinateBytesSent = 0
     public init() {}
-
-    mutating func count(update bytes: [UInt8]) {
-        switch bytes.first {
-        case 1: memberBytesSent += bytes.count
-        case 2: digestBytesSent += bytes.count
-        case 3: refreshBytesSent += bytes.count
-        default: coordinateBytesSent += bytes.count
-        }
-    }
 }
 
 /// One node's membership, failure detection and dissemination: SWIM (Das et al., DSN 2002) with Lifeguard
@@ -165,7 +151,7 @@ public struct GossipInstance: Sendable {
         self.configuration = configuration
         codec = GossipCodec(backends: backends)
         localHealth = LocalHealth(maximumMultiplier: configuration.maxHealthMultiplier)
-        ringKey = GossipCodec.key(BackendID(node.rawValue))
+        ringKey = GossipCodec.key(node)
         nextProbeAt = now + configuration.probeInterval
         nextGossipAt = now + configuration.gossipInterval
         nextSyncAt = now + configuration.syncInterval
@@ -265,20 +251,22 @@ public struct GossipInstance: Sendable {
     /// does nothing more afterwards.
     public mutating func leave(now: Instant, rng: inout some RandomNumberGenerator) -> [GossipAction] {
         guard !hasLeft else { return [] }
-        let update = MemberUpdate(
-            node: node,
-            region: region,
-            address: address,
-            incarnation: incarnation,
-            status: .left,
-            from: node
-        )
-        queue.enqueue(.member(update), about: .member(node), limit: .max, now: now)
+        queue.enqueue(.member(ownUpdate(.left)), about: .member(node), limit: .max, now: now)
         var actions: [GossipAction] = []
         let peers = liveMembers.shuffled(using: &rng).prefix(max(configuration.gossipFanout, 5))
         for peer in peers { sendGossip(to: peer, now: now, into: &actions) }
         hasLeft = true
         return actions
+    }
+
+    /// What this node says about itself.
+    func ownUpdate(_ status: Member.Status) -> MemberUpdate {
+        MemberUpdate(node: node, region: region, address: address, incarnation: incarnation, status: status, from: node)
+    }
+
+    /// How many times each node sends an update at this mesh size: `multiple × ceil(log10(N + 1))`.
+    func retransmitLimit(_ multiple: Int) -> Int {
+        configuration.retransmitLimit(members: meshSize, multiple: multiple)
     }
 
     // MARK: - Sending
@@ -291,11 +279,13 @@ public struct GossipInstance: Sendable {
     /// The bytes a packet may use besides the envelope.
     var packetBudget: Int { configuration.maxPacketBytes - GossipEnvelope.overheadBytes }
 
-    /// Sends `message` to `address` with as many piggybacked updates as fit.
+    /// Sends `message` to `address` with as many piggybacked updates as fit; with `onlyWithNews`, not at
+    /// all when there are none (a gossip packet without updates says nothing).
     mutating func send(
         _ message: GossipMessage,
         to address: HostPort,
         peer: NodeID?,
+        onlyWithNews: Bool = false,
         now: Instant,
         into actions: inout [GossipAction]
     ) {
@@ -310,24 +300,15 @@ public struct GossipInstance: Sendable {
             budget -= buddy.count
         }
         if let peer { updates += queue.take(for: peer, budget: budget, codec: codec, now: now) }
+        if onlyWithNews, updates.isEmpty { return }
         let bytes = codec.packet(header: header, updates: updates)
-        for update in updates { counters.count(update: update) }
         counters.packetsSent += 1
         counters.bytesSent += bytes.count + GossipEnvelope.overheadBytes
         actions.append(.send(bytes, to: address))
     }
 
     mutating func sendGossip(to member: Member, now: Instant, into actions: inout [GossipAction]) {
-        let before = actions.count
-        send(.gossip, to: member.address, peer: member.node, now: now, into: &actions)
-        // A gossip packet with no updates is not worth sending.
-        if actions.count > before, case .send(let bytes, _) = actions[actions.count - 1],
-            bytes.count <= codec.header(node, .gossip).count + 2
-        {
-            actions.removeLast()
-            counters.packetsSent -= 1
-            counters.bytesSent -= bytes.count + GossipEnvelope.overheadBytes
-        }
+        send(.gossip, to: member.address, peer: member.node, onlyWithNews: true, now: now, into: &actions)
     }
 
     /// SWIM's dissemination round: pending updates to `gossipFanout` random members (recently dead ones

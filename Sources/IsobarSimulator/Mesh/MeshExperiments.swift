@@ -81,29 +81,23 @@ public enum MeshExperiments {
         let converged = (0..<count).allSatisfy { mesh.instances[$0]?.liveMembers.count == count - 1 }
         var join = 0.0
         var leave = 0.0
-        var t = warmUp
+        // Seconds until `count` observers (every live node but the subject: one joins and one leaves per
+        // trial) saw `subject` become `status` after `change`.
+        func measure(
+            _ subject: Int,
+            becomes status: Member.Status,
+            after change: (inout MeshSimulation) -> Void
+        ) -> Double {
+            recorder.changes.removeAll()
+            change(&mesh)
+            let since = mesh.now
+            mesh.run(until: since + 15)
+            return reach(recorder.changes, subject: mesh.specs[subject].name, status: status, since: since, of: count)
+        }
         for trial in 0..<trials {
             let joiner = count + trial
-            recorder.changes.removeAll()
-            mesh.start(joiner)
-            let started = t
-            t += 15
-            mesh.run(until: t)
-            // Observers: every live node but the subject (`count` of them, as one left per trial).
-            join = max(
-                join,
-                reach(recorder.changes, subject: mesh.specs[joiner].name, status: .alive, since: started, of: count)
-            )
-            let leaver = trial
-            recorder.changes.removeAll()
-            mesh.leave(leaver)
-            let left = t
-            t += 15
-            mesh.run(until: t)
-            leave = max(
-                leave,
-                reach(recorder.changes, subject: mesh.specs[leaver].name, status: .left, since: left, of: count)
-            )
+            join = max(join, measure(joiner, becomes: .alive) { $0.start(joiner) })
+            leave = max(leave, measure(trial, becomes: .left) { $0.leave(trial) })
         }
         return Spread(joinP99Seconds: join, leaveP99Seconds: leave, converged: converged)
     }
