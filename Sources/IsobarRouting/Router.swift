@@ -334,11 +334,25 @@ public struct Router: Sendable {
         now: Instant,
         rng: inout some RandomNumberGenerator
     ) -> RouteAction? {
+        nextGroup(id, from: \.fallbacks, used: \.fallbacksUsed, reason: reason, now: now, rng: &rng)
+    }
+
+    /// Moves a request to the next group of its original model's `list` (`fallbacks` or
+    /// `contextFallbacks`, counted in `used`) that can be sent to now, and plans its attempt there; nil
+    /// when none is left.
+    private mutating func nextGroup(
+        _ id: RequestID,
+        from list: KeyPath<Group, [Int]>,
+        used: WritableKeyPath<RequestState, Int>,
+        reason: String,
+        now: Instant,
+        rng: inout some RandomNumberGenerator
+    ) -> RouteAction? {
         guard var request = requests[id] else { return nil }
-        let fallbacks = groups[request.originalGroup].fallbacks
-        while request.fallbacksUsed < fallbacks.count {
-            let next = fallbacks[request.fallbacksUsed]
-            request.fallbacksUsed += 1
+        let order = groups[request.originalGroup][keyPath: list]
+        while request[keyPath: used] < order.count {
+            let next = order[request[keyPath: used]]
+            request[keyPath: used] += 1
             requests[id] = request
             if let action = switchGroup(id, to: next, reason: reason, now: now, rng: &rng) { return action }
         }
@@ -353,7 +367,7 @@ public struct Router: Sendable {
         now: Instant,
         rng: inout some RandomNumberGenerator
     ) -> RouteAction? {
-        guard var request = requests[state.request] else { return nil }
+        guard let request = requests[state.request] else { return nil }
         let g = request.group
         if let window {
             let larger = groups[g].servable[request.profile.operation.index].filter { d in
@@ -365,16 +379,14 @@ public struct Router: Sendable {
                 return .send(plan(state.request, group: g, reason: "context_length", now: now, rng: &rng))
             }
         }
-        let fallbacks = groups[request.originalGroup].contextFallbacks
-        while request.contextFallbacksUsed < fallbacks.count {
-            let next = fallbacks[request.contextFallbacksUsed]
-            request.contextFallbacksUsed += 1
-            requests[state.request] = request
-            if let action = switchGroup(state.request, to: next, reason: "context_length", now: now, rng: &rng) {
-                return action
-            }
-        }
-        return nil
+        return nextGroup(
+            state.request,
+            from: \.contextFallbacks,
+            used: \.contextFallbacksUsed,
+            reason: "context_length",
+            now: now,
+            rng: &rng
+        )
     }
 
     /// Moves a request to group `next` and plans its first attempt there, or returns nil (leaving the
