@@ -6,7 +6,7 @@ PYTHON := $(VENV)/bin/python
 ISOBAR := .build/debug/isobar
 SWIFT_SOURCES := Sources Tests Package.swift
 
-.PHONY: demo test bench bench-balance bootstrap build lint format soundness unit conformance venv clean simulator-check baselines simulator-results
+.PHONY: demo test bench bench-balance bootstrap build lint format soundness unit conformance mesh venv clean simulator-check baselines simulator-results
 
 ## Install missing Debian packages (libhiredis-dev, redis-server, python3-venv, wrk).
 bootstrap:
@@ -23,12 +23,13 @@ $(VENV)/.installed: Tests/Conformance/requirements.txt | bootstrap
 build:
 	$(SWIFT) build
 
-## Run a two-region mesh with emulated engines on this machine.
+## Run a three-region mesh with emulated engines on this machine.
 demo: bootstrap build
 	$(ISOBAR) up topology/local-demo.yaml
 
 ## Format lint, soundness, build (warnings are errors), unit + integration tests, the two-minute mixed-fault
-## soak on its own (it keeps both cores busy), SDK conformance, simulator baselines and calibration fidelity
+## soak on its own (it keeps both cores busy), SDK conformance, the five-process mesh, simulator baselines and
+## calibration fidelity
 ## (release build: simulations are slow in debug).
 test: bootstrap lint
 	$(SWIFT) build --build-tests
@@ -36,6 +37,7 @@ test: bootstrap lint
 	$(SWIFT) test --skip-build --skip SoakTests
 	$(SWIFT) test --skip-build --filter SoakTests
 	$(MAKE) conformance
+	$(MAKE) mesh
 	$(MAKE) simulator-check
 
 ## Tier (d): shipped scenarios against simulator/baselines/, calibration, capacity plan; then every scenario at
@@ -70,6 +72,12 @@ soundness:
 conformance: venv
 	$(SWIFT) build
 	ISOBAR_BIN=$(ISOBAR) $(PYTHON) -m pytest -q Tests/Conformance
+
+## Five real `isobar serve` processes gossiping (kill, SIGSTOP, restart, garbage datagrams, leave), then the
+## same inside a network namespace that drops 10 % of UDP (netem, else iptables; skipped without root).
+mesh: venv
+	$(SWIFT) build
+	ISOBAR_BIN=$(ISOBAR) $(PYTHON) -m pytest -q -s Tests/Mesh
 
 ## Live balancing: isobar up with emulated engines of unequal speed under skewed-length load, every
 ## policy side by side (p50/p99 TTFT, throughput); fails if isobar does not have the lowest p99.

@@ -32,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // MARK: - Pure vocabulary and logic
@@ -63,7 +64,8 @@ let package = Package(
         .target(
             name: "IsobarGateway",
             dependencies: [
-                "IsobarModel", "IsobarWire", "IsobarRouting",
+                "IsobarModel", "IsobarWire", "IsobarRouting", "IsobarGossip",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -132,7 +134,8 @@ let package = Package(
         .testTarget(
             name: "IsobarGatewayTests",
             dependencies: [
-                "IsobarGateway",
+                "IsobarGateway", "IsobarGossip",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -2,7 +2,7 @@
 # Installs the Debian packages Isobar's tests, demo and benchmarks need, only when one is missing.
 set -euo pipefail
 
-packages=(libhiredis-dev redis-server python3-venv wrk curl zlib1g-dev)
+packages=(libhiredis-dev redis-server python3-venv wrk curl zlib1g-dev iproute2 iptables)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

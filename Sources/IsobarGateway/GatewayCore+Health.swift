@@ -1,72 +1,200 @@
+import IsobarGossip
 import IsobarModel
 import IsobarRouting
 import IsobarWire
 
-/// The per-region health endpoints for SREs (DESIGN §4): `GET /v1/regions` and
-/// `GET /v1/regions/{region}/health`, as this node sees them (other nodes' views come with gossip).
+/// The SRE views of a node (DESIGN §4): `GET /v1/mesh`, `GET /v1/regions` and
+/// `GET /v1/regions/{region}/health`, as this node sees the mesh. `/status` and `isobar status` render
+/// the same bodies as tables (`StatusTables`).
 extension GatewayCore {
-    /// `GET /v1/regions`: every region with its nodes and backends.
-    func regionsBody() -> [UInt8] {
-        let regions: [JSON] = topology.regions.map { region in
-            [
-                "name": .string(region.name.rawValue),
-                "nodes": .array(topology.nodes.filter { $0.region == region.name }.map { .string($0.name.rawValue) }),
-                "backends": .array(
-                    topology.backends.filter { $0.region == region.name }.map { .string($0.name.rawValue) }
-                ),
-            ]
+    /// `GET /v1/mesh`: this node, every member with its state and incarnation, the regions with their
+    /// estimated RTT, the node's coordinate and its gossip counters.
+    func meshBody(_ mesh: MeshSnapshot?) -> JSON {
+        var body: JSONObject = [
+            "mesh": .string(topology.mesh.name),
+            "node": .string(node.name.rawValue),
+            "region": .string(node.region.rawValue),
+            "gossip": .bool(mesh != nil),
+        ]
+        var me = memberRow(name: node.name, region: node.region, status: "alive", isSelf: true)
+        guard let mesh else {
+            body["members"] = .array([.object(me)])
+            return .object(body)
         }
-        return JSON.object(["object": "list", "data": .array(regions)]).bytes
+        body["incarnation"] = .int(Int(mesh.incarnation))
+        body["encrypted"] = .bool(mesh.encrypted)
+        body["health_multiplier"] = .int(mesh.healthMultiplier)
+        me["incarnation"] = .int(Int(mesh.incarnation))
+        var members: [JSON] = [.object(me)]
+        for member in mesh.members {
+            var row = memberRow(name: member.node, region: member.region, status: "\(member.status)", isSelf: false)
+            row["address"] = .string("\(member.address)")
+            row["incarnation"] = .int(Int(member.incarnation))
+            if let rtt = mesh.measuredRTT[member.node] { row["rtt_ms"] = .double(Self.milliseconds(rtt)) }
+            members.append(.object(row))
+        }
+        body["members"] = .array(members)
+        body["regions"] = .array(
+            topology.regions.map { region in
+                var row: JSONObject = ["name": .string(region.name.rawValue)]
+                if region.name == node.region {
+                    row["rtt_ms"] = .int(0)
+                } else if let rtt = mesh.regionRTT[region.name] {
+                    row["rtt_ms"] = .double(Self.milliseconds(rtt))
+                }
+                row["nodes_alive"] = .int(nodeRows(region.name, mesh).count { $0["status"]?.stringValue == "alive" })
+                return .object(row)
+            }
+        )
+        let c = mesh.coordinate
+        body["coordinate"] = [
+            "vector": .array(c.vector.map { .double($0) }), "height": .double(c.height), "error": .double(c.error),
+        ]
+        let counters = mesh.counters
+        var dropped = JSONObject()
+        for code in GossipError.Code.allCases { dropped[code.rawValue] = .int(mesh.dropped[code] ?? 0) }
+        body["counters"] = [
+            "packets_sent": .int(counters.packetsSent), "bytes_sent": .int(counters.bytesSent),
+            "packets_received": .int(counters.packetsReceived), "probes": .int(counters.probes),
+            "indirect_probes": .int(counters.indirectProbes), "suspicions": .int(counters.suspicionsRaised),
+            "deaths": .int(counters.deathsDeclared), "refutations": .int(counters.refutations),
+            "digests_published": .int(counters.digestsPublished), "syncs_failed": .int(mesh.syncsFailed),
+            "dropped": .object(dropped),
+        ]
+        return .object(body)
     }
 
-    /// `GET /v1/regions/{region}/health`, or nil for an unknown region. `status` is `ok` when every backend
-    /// of the region may be picked, `degraded` when some may, `down` when none may, `empty` without any.
-    func regionHealthBody(_ region: RegionID) -> [UInt8]? {
-        guard topology.regions.contains(where: { $0.name == region }) else { return nil }
+    private func memberRow(name: NodeID, region: RegionID, status: String, isSelf: Bool) -> JSONObject {
+        [
+            "name": .string(name.rawValue), "region": .string(region.rawValue), "status": .string(status),
+            "self": .bool(isSelf),
+        ]
+    }
+
+    /// `GET /v1/regions`: every region with its status, nodes alive and backends usable.
+    func regionsBody(_ mesh: MeshSnapshot?) -> JSON {
         let now = MonotonicClock.now()
         let endpoints = withRouter { router, _ in router.endpointStatus(now: now) }
-            .filter { backends[$0.backend]?.region == region }
-        let usable = endpoints.count { $0.usable }
-        let status =
-            endpoints.isEmpty ? "empty" : usable == endpoints.count ? "ok" : usable == 0 ? "down" : "degraded"
-        let nodes: [JSON] = topology.nodes.filter { $0.region == region }.map {
-            ["name": .string($0.name.rawValue), "self": .bool($0.name == node.name)]
+        let regions: [JSON] = topology.regions.map { region in
+            let nodes = nodeRows(region.name, mesh)
+            let mine = endpoints.filter { backends[$0.backend]?.region == region.name }
+            var row: JSONObject = [
+                "name": .string(region.name.rawValue),
+                "status": .string(Self.status(mine)),
+                "nodes": .int(nodes.count),
+                "nodes_alive": .int(nodes.count { $0["status"]?.stringValue == "alive" }),
+                "backends": .int(mine.count),
+                "backends_usable": .int(mine.count { $0.usable }),
+            ]
+            if region.name == node.region {
+                row["rtt_ms"] = .int(0)
+            } else if let rtt = mesh?.regionRTT[region.name] {
+                row["rtt_ms"] = .double(Self.milliseconds(rtt))
+            }
+            return .object(row)
         }
-        let body: JSON = [
-            "region": .string(region.rawValue),
-            "status": .string(status),
-            "observed_by": .string(node.name.rawValue),
-            "nodes": .array(nodes),
-            "backends": .array(endpoints.map { Self.health(of: $0, engine: backends[$0.backend]?.engine, now: now) }),
-        ]
-        return body.bytes
+        return ["object": "list", "observed_by": .string(node.name.rawValue), "data": .array(regions)]
     }
 
-    private static func health(of endpoint: EndpointStatus, engine: EngineKind?, now: Instant) -> JSON {
+    /// `GET /v1/regions/{region}/health`, or nil for an unknown region.
+    func regionHealthBody(_ region: RegionID, _ mesh: MeshSnapshot?) -> JSON? {
+        guard topology.regions.contains(where: { $0.name == region }) else { return nil }
+        let now = MonotonicClock.now()
+        let (endpoints, reports) = withRouter { router, _ in
+            let endpoints = router.endpointStatus(now: now).filter { backends[$0.backend]?.region == region }
+            return (endpoints, endpoints.map { router.peerHealth(of: $0.backend) })
+        }
+        return [
+            "region": .string(region.rawValue),
+            "status": .string(Self.status(endpoints)),
+            "observed_by": .string(node.name.rawValue),
+            "nodes": .array(nodeRows(region, mesh).map { .object($0) }),
+            "backends": .array(
+                zip(endpoints, reports).map { endpoint, reports in
+                    Self.health(of: endpoint, engine: backends[endpoint.backend]?.engine, reports: reports, now: now)
+                }
+            ),
+        ]
+    }
+
+    /// `ok` when every backend may be picked, `degraded` when some may, `down` when none may, `empty`
+    /// without any.
+    private static func status(_ endpoints: [EndpointStatus]) -> String {
+        let usable = endpoints.count { $0.usable }
+        return endpoints.isEmpty ? "empty" : usable == endpoints.count ? "ok" : usable == 0 ? "down" : "degraded"
+    }
+
+    /// The nodes of `region` with their state in this node's view: `alive`, `suspect`, `dead`, `left`, or
+    /// `unknown` (never heard from; also every other node when this one does not gossip).
+    private func nodeRows(_ region: RegionID, _ mesh: MeshSnapshot?) -> [JSONObject] {
+        var rows: [JSONObject] = []
+        for n in topology.nodes where n.region == region {
+            var row: JSONObject = ["name": .string(n.name.rawValue), "self": .bool(n.name == node.name)]
+            if n.name == node.name {
+                row["status"] = "alive"
+                if let mesh { row["incarnation"] = .int(Int(mesh.incarnation)) }
+            } else if let member = mesh?.members.first(where: { $0.node == n.name }) {
+                row["status"] = .string("\(member.status)")
+                row["incarnation"] = .int(Int(member.incarnation))
+                if let rtt = mesh?.measuredRTT[n.name] { row["rtt_ms"] = .double(Self.milliseconds(rtt)) }
+            } else {
+                row["status"] = "unknown"
+            }
+            rows.append(row)
+        }
+        return rows
+    }
+
+    private static func health(
+        of endpoint: EndpointStatus,
+        engine: EngineKind?,
+        reports: [(node: NodeID, entry: HealthDigest.Entry)],
+        now: Instant
+    ) -> JSON {
         var out: JSONObject = [
             "name": .string(endpoint.backend.rawValue),
             "engine": .string(engine?.rawValue ?? "unknown"),
             "state": .string(state(endpoint)),
             "usable": .bool(endpoint.usable),
             "in_flight": .int(endpoint.requests),
+            "peer_in_flight": .int(endpoint.peerRequests),
             "awaiting_first_token": .int(endpoint.awaitingFirstToken),
             "expected_ttft_ms": .double((endpoint.lastScore * 1000).rounded()),
+            "error_rate": .double((endpoint.errorRate * 1000).rounded() / 1000),
         ]
+        if let p50 = endpoint.ttftP50 { out["ttft_p50_ms"] = .double(milliseconds(p50)) }
+        if let p99 = endpoint.ttftP99 { out["ttft_p99_ms"] = .double(milliseconds(p99)) }
         if let sample = endpoint.sample {
             var scraped: JSONObject = [
                 "age_s": .double((sample.age(at: now).seconds * 1000).rounded() / 1000),
                 "stale": .bool(endpoint.stale),
+                "source": .string(endpoint.sampleFrom.map { "gossip:\($0)" } ?? "scrape"),
             ]
             if let waiting = sample.waiting { scraped["waiting"] = .int(waiting) }
             if let running = sample.running { scraped["running"] = .int(running) }
             if let usage = sample.kvUsage { scraped["kv_usage"] = .double(usage) }
             out["scraped"] = .object(scraped)
         }
+        if endpoint.reportedDown { out["reported_down"] = true }
+        if !reports.isEmpty {
+            out["reported_by"] = .array(
+                reports.map { node, entry in
+                    var row: JSONObject = [
+                        "node": .string(node.rawValue), "state": .string(entry.state.description),
+                        "error_rate": .double(entry.errorRate),
+                    ]
+                    if let p50 = entry.ttftP50Ms { row["ttft_p50_ms"] = .int(p50) }
+                    if let p99 = entry.ttftP99Ms { row["ttft_p99_ms"] = .int(p99) }
+                    return .object(row)
+                }
+            )
+        }
         return .object(out)
     }
 
     /// `open`, `half_open`, `paused` (asked for a pause with `retry-after`), `unreachable` (passed over after
-    /// a connect failure, reset or timeout, or a failed probe) or `closed`.
+    /// a connect failure, reset or timeout, or a failed probe; or its region's nodes say it cannot be used)
+    /// or `closed`.
     private static func state(_ endpoint: EndpointStatus) -> String {
         switch endpoint.breaker {
         case .open: return "open"
@@ -76,4 +204,6 @@ extension GatewayCore {
             return endpoint.usable ? "closed" : "unreachable"
         }
     }
+
+    private static func milliseconds(_ seconds: Double) -> Double { (seconds * 10_000).rounded() / 10 }
 }

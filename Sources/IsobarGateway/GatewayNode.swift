@@ -16,6 +16,8 @@ public final class GatewayNode: Service, Sendable {
     /// How the node scrapes its self-hosted backends' metrics (by default every
     /// `routing.balancing.scrape_interval_ms`).
     public let scraping: ScraperConfiguration
+    /// The node's side of the mesh, when it has a gossip address.
+    let gossip: GossipShell?
 
     /// A node of `topology`. Throws if `name` is not a node of it.
     public init(
@@ -24,7 +26,8 @@ public final class GatewayNode: Service, Sendable {
         group: any EventLoopGroup,
         logger: Logger,
         drainTimeout: Duration = .seconds(10),
-        scraping: ScraperConfiguration? = nil
+        scraping: ScraperConfiguration? = nil,
+        environment: [String: String] = [:]
     ) throws {
         guard let node = topology.node(name) else {
             throw GatewayError(.internal, "node '\(name)' is not in the topology")
@@ -32,7 +35,11 @@ public final class GatewayNode: Service, Sendable {
         self.topology = topology
         self.node = node
         self.group = group
-        self.core = try GatewayCore(topology: topology, node: node, group: group, logger: logger)
+        let core = try GatewayCore(topology: topology, node: node, group: group, logger: logger)
+        self.core = core
+        self.gossip = try node.gossip.map { _ in
+            try GossipShell(core: core, environment: environment, loop: group.next())
+        }
         self.listening = group.next().makePromise()
         self.drainTimeout = drainTimeout
         self.scraping =
@@ -47,7 +54,7 @@ public final class GatewayNode: Service, Sendable {
     public func run() async throws {
         let server = HTTPServer(
             group: group,
-            responder: GatewayResponder(core: core),
+            responder: GatewayResponder(core: core, mesh: gossip),
             maxBodyBytes: topology.limits.maxRequestBodyBytes
         )
         // The scraper and the provider probe run while the node serves; they stop when it stops accepting.
@@ -62,6 +69,7 @@ public final class GatewayNode: Service, Sendable {
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { await scraper.run() }
             tasks.addTask { await probe.run() }
+            if let gossip { tasks.addTask { try await gossip.run() } }
             try await server.serve(
                 at: node.listen,
                 what: "node \(node.name)",

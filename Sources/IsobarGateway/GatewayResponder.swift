@@ -7,13 +7,15 @@ import NIOHTTP1
 /// endpoints, and answers every bad request with the right status and error body.
 struct GatewayResponder: HTTPResponder {
     let core: GatewayCore
+    /// The node's gossip, when it is in a mesh.
+    var mesh: GossipShell? = nil
 
     private enum Route {
         case generate(Operation)
         case models
         case model(Substring)
         case health, ready, metrics
-        case regions
+        case mesh, regions, status
         case regionHealth(Substring)
     }
 
@@ -91,11 +93,22 @@ struct GatewayResponder: HTTPResponder {
             } else {
                 reply.json(status: .serviceUnavailable, Array(#"{"status":"no usable backend"}"#.utf8))
             }
+        case .mesh:
+            reply.json(status: .ok, core.meshBody(mesh?.snapshot()).bytes)
         case .regions:
-            reply.json(status: .ok, core.regionsBody())
+            reply.json(status: .ok, core.regionsBody(mesh?.snapshot()).bytes)
+        case .status:
+            let snapshot = mesh?.snapshot()
+            let tables = StatusTables(
+                mesh: core.meshBody(snapshot),
+                regions: core.topology.regions.compactMap { core.regionHealthBody($0.name, snapshot) }
+            )
+            var headers = reply.baseHeaders
+            headers.add(name: "content-type", value: "text/html; charset=utf-8")
+            writer.respond(status: .ok, headers: headers, bytes: Array(tables.html().utf8))
         case .regionHealth(let region):
-            if let body = core.regionHealthBody(RegionID(String(region))) {
-                reply.json(status: .ok, body)
+            if let body = core.regionHealthBody(RegionID(String(region)), mesh?.snapshot()) {
+                reply.json(status: .ok, body.bytes)
             } else {
                 reply.error(
                     GatewayError(
@@ -125,6 +138,8 @@ struct GatewayResponder: HTTPResponder {
         case "/ready": (.ready, [.GET, .HEAD])
         case "/metrics": (.metrics, [.GET])
         case "/v1/regions": (.regions, [.GET])
+        case "/v1/mesh": (.mesh, [.GET])
+        case "/status": (.status, [.GET])
         default:
             if path.hasPrefix("/v1/models/"), path.count > 11 {
                 (.model(path.dropFirst(11)), [.GET])

@@ -58,7 +58,7 @@ final class MetricsScraper: Sendable {
         self.configuration = configuration
         self.sink = sink
         self.state = .makeEmptyBox(valueType: ScrapeLoop.self, eventLoop: loop)
-        self.targetCount = core.topology.backends.count { $0.metricsURL != nil }
+        self.targetCount = core.topology.backends.count { $0.metricsURL != nil && core.scrapes($0) }
     }
 
     /// Scrapes until the task is cancelled; in-flight scrapes are then abandoned.
@@ -124,7 +124,8 @@ private final class ScrapeLoop {
         sink: @escaping MetricsScraper.Sink
     ) {
         self.targets = core.topology.backends.compactMap { backend in
-            backend.metricsURL.map { ScrapeTarget(backend: backend, metricsURL: $0, metrics: core.metrics) }
+            guard core.scrapes(backend) else { return nil }
+            return backend.metricsURL.map { ScrapeTarget(backend: backend, metricsURL: $0, metrics: core.metrics) }
         }
         self.pool = core.pools.pool(for: loop)
         self.configuration = configuration

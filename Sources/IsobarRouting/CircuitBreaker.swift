@@ -82,6 +82,13 @@ public struct CircuitBreaker: Sendable, Equatable {
         }
     }
 
+    /// The failed share of the last attempts while closed (up to the window), 0 before any.
+    public var recentErrorRate: Double {
+        guard outcomes > 0 else { return 0 }
+        let mask: UInt64 = outcomes == 64 ? ~0 : (1 << outcomes) - 1
+        return Double((recent & mask).nonzeroBitCount) / Double(outcomes)
+    }
+
     private mutating func record(failed: Bool) {
         recent = recent << 1 | (failed ? 1 : 0)
         outcomes = min(outcomes + 1, window)

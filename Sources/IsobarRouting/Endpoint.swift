@@ -5,8 +5,9 @@ import IsobarModel
 struct Endpoint: Sendable {
     let backend: Backend
     let isLocal: Bool
-    /// Seconds from the node to the endpoint's region and back (zero within the node's region).
-    let rtt: Double
+    /// Seconds from the node to the endpoint's region and back (zero within the node's region): the
+    /// configured figure until gossip measures it.
+    var rtt: Double
 
     // MARK: Ledger (this node's requests), credited at pick time
     /// Requests in flight.
@@ -25,6 +26,20 @@ struct Endpoint: Sendable {
 
     // MARK: Observations
     var sample: LoadSample?
+    /// The peer whose gossip brought `sample`, when this node did not scrape it itself. Such a sample
+    /// stays fresh until the peer publishes a change (or for `Router.gossipFreshFor`), unless the peer
+    /// turns suspect.
+    var sampleFrom: NodeID?
+    var sampleFreshFor: Duration?
+    // MARK: Peers' view, from gossip (suspect peers left out)
+    /// Requests other nodes have in flight there, and their prompt tokens not yet prefilled.
+    var peerRequests = 0
+    var peerPrefillTokens = 0
+    /// Every node of the endpoint's own region that reports on it says it cannot be used (breaker open,
+    /// unreachable or paused).
+    var reportedDown = false
+    /// Recent observed times to first token, for the health digest and the region health view.
+    var ttfts = RecentSamples(capacity: 128)
     /// Prompt tokens per second the endpoint prefills, from the capacity hint, refined by uncontended
     /// times to first token and by the scraped prompt throughput while prefill is its bottleneck.
     var prefillRate: Double
@@ -67,8 +82,19 @@ struct Endpoint: Sendable {
 
     /// The scraped sample if it is fresh at `now`.
     func freshSample(at now: Instant, staleAfter: Duration) -> LoadSample? {
-        guard let sample, sample.age(at: now) <= staleAfter else { return nil }
+        guard let sample, sample.age(at: now) <= (sampleFreshFor ?? staleAfter) else { return nil }
         return sample
+    }
+
+    /// The endpoint's state as a health digest names it.
+    func healthState(usable: Bool, now: Instant) -> HealthDigest.State {
+        switch breaker.state {
+        case .open: return .open
+        case .halfOpen: return .probing
+        case .closed:
+            if (pausedUntil ?? now) > now { return .paused }
+            return usable ? .healthy : .unreachable
+        }
     }
 }
 

@@ -36,7 +36,14 @@ extension Router {
                 breaker: e.breaker.state,
                 paused: (e.pausedUntil ?? now) > now,
                 usable: isUsable(index: b, now: now),
-                sample: e.sample
+                sample: e.sample,
+                sampleFrom: e.sampleFrom,
+                errorRate: e.breaker.recentErrorRate,
+                ttftP50: e.ttfts.quantile(0.5),
+                ttftP99: e.ttfts.quantile(0.99),
+                peerRequests: e.peerRequests,
+                reportedDown: e.reportedDown,
+                state: e.healthState(usable: isUsable(index: b, now: now), now: now)
             )
         }
     }
@@ -53,6 +60,9 @@ extension Router {
     /// found unreachable within the cooldown (unless a call succeeded since).
     func isUsable(index b: Int, now: Instant) -> Bool {
         guard isAdmitted(index: b, now: now) else { return false }
+        // Another region's endpoint its own nodes cannot use is passed over unless this node reached it
+        // since they said so.
+        if endpoints[b].reportedDown, !endpoints[b].isLocal, endpoints[b].lastSuccess == nil { return false }
         guard let failure = endpoints[b].lastFailure else { return true }
         return (endpoints[b].lastSuccess ?? .zero) > failure || now - failure >= configuration.circuitBreaker.cooldown
     }
@@ -136,10 +146,15 @@ extension Router {
     {
         let balancing = c.balancing
         let sample = e.pointee.sample
-        let stale = sample.map { $0.age(at: now) > c.staleAfter } ?? false
+        let stale = sample.map { $0.age(at: now) > (e.pointee.sampleFreshFor ?? c.staleAfter) } ?? false
         var othersQueued = 0.0
-        if let waiting = sample?.waiting, waiting > e.pointee.awaitingFirstToken {
-            othersQueued = Double(waiting - e.pointee.awaitingFirstToken) * c.meanPrompt
+        if let waiting = sample?.waiting {
+            if waiting > e.pointee.awaitingFirstToken {
+                othersQueued = Double(waiting - e.pointee.awaitingFirstToken) * c.meanPrompt
+            }
+        } else {
+            // Without a queue gauge, other nodes' prompts not yet prefilled there (from gossip) are ahead.
+            othersQueued = Double(e.pointee.peerPrefillTokens)
         }
         var cached = 0
         if !request.prefixHashes.isEmpty {
@@ -353,6 +368,7 @@ extension Router {
     mutating func observeTTFT(_ state: AttemptState, now: Instant) {
         let observed = (now - state.pickedAt).seconds
         let b = state.backend
+        endpoints[b].ttfts.add(observed)
         let prefill = observed - endpoints[b].rtt
         if state.uncontended, state.uncachedTokens >= Self.rateLearningTokens, prefill > 0 {
             let rate = Double(state.uncachedTokens) / prefill
@@ -412,4 +428,17 @@ public struct EndpointStatus: Sendable, Equatable {
     public var usable: Bool
     /// Its latest scraped load, fresh or not.
     public var sample: LoadSample?
+    /// The peer whose gossip brought `sample`; nil when this node scraped it.
+    public var sampleFrom: NodeID?
+    /// Failed share of its recent attempts from this node, 0–1.
+    public var errorRate: Double
+    /// Observed time to first token over recent attempts from this node, in seconds.
+    public var ttftP50: Double?
+    public var ttftP99: Double?
+    /// Requests other nodes have in flight there (from gossip).
+    public var peerRequests: Int
+    /// The nodes of its region all report it unusable.
+    public var reportedDown: Bool
+    /// Its state as health digests name it.
+    public var state: HealthDigest.State
 }

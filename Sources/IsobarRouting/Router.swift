@@ -87,6 +87,9 @@ public struct Router: Sendable {
     // Reused by every decision.
     var scratch: [Int] = []
     var views: [PolicyCandidate] = []
+    /// What other nodes gossiped (`Router+Gossip`), and each node's region.
+    var peers: [NodeID: PeerReport] = [:]
+    let nodeRegions: [NodeID: RegionID]
 
     /// A model group with its deployments numbered, and what the node learns of its requests.
     struct Group {
@@ -144,6 +147,7 @@ public struct Router: Sendable {
         self.node = node
         let region = topology.node(node)?.region
         self.region = region
+        nodeRegions = Dictionary(topology.nodes.map { ($0.name, $0.region) }, uniquingKeysWith: { a, _ in a })
         self.configuration = configuration
         let backendIndex = Dictionary(
             topology.backends.enumerated().map { ($1.name, $0) },
@@ -467,6 +471,8 @@ public struct Router: Sendable {
     public mutating func scraped(_ backend: BackendID, _ sample: LoadSample, now: Instant) {
         guard let b = backendIndex[backend] else { return }
         endpoints[b].sample = sample
+        endpoints[b].sampleFrom = nil
+        endpoints[b].sampleFreshFor = nil
         if let tokens = sample.kvCacheTokens, tokens > 0 {
             endpoints[b].kvCapacityTokens = tokens
             endpoints[b].prefixes.resize(capacityTokens: tokens)

@@ -11,7 +11,9 @@ struct Isobar: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "isobar",
         abstract: "A multi-region LLM gateway mesh.",
-        subcommands: [Up.self, Serve.self, Emulate.self, Simulate.self, Plan.self, Calibrate.self, Check.self]
+        subcommands: [
+            Up.self, Serve.self, Emulate.self, Simulate.self, Plan.self, Calibrate.self, Check.self, Status.self,
+        ]
     )
 }
 

@@ -65,7 +65,13 @@ struct LocalMesh: Service {
             }
             var first: String?
             for node in topology.nodes {
-                let gateway = try GatewayNode(topology: topology, node: node.name, group: group, logger: logger)
+                let gateway = try GatewayNode(
+                    topology: topology,
+                    node: node.name,
+                    group: group,
+                    logger: logger,
+                    environment: ProcessInfo.processInfo.environment
+                )
                 tasks.addTask { try await gateway.run() }
                 let port = try await gateway.localAddress.port ?? node.listen.port
                 let url = "http://\(HostPort(host: node.listen.host, port: port))"
@@ -122,7 +128,13 @@ struct Serve: AsyncParsableCommand {
         }
         let logger = try logging.makeLogger(label: "isobar")
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        let gateway = try GatewayNode(topology: topology, node: NodeID(node), group: group, logger: logger)
+        let gateway = try GatewayNode(
+            topology: topology,
+            node: NodeID(node),
+            group: group,
+            logger: logger,
+            environment: ProcessInfo.processInfo.environment
+        )
         try await runUntilSignalled(gateway, group: group, logger: logger) { [node] in
             let port = try await gateway.localAddress.port ?? 0
             say("isobar: node \(node) listening on http://\(HostPort(host: gateway.node.listen.host, port: port))/v1")

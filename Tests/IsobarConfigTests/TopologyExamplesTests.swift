@@ -37,8 +37,9 @@ struct TopologyExamplesTests {
     @Test func localDemoRunsOnLoopbackWithoutSecrets() throws {
         let path = Self.directory.appendingPathComponent("local-demo.yaml").path
         let topology = try TopologyLoader.load(path: path, environment: [:])
-        #expect(topology.regions.map(\.name) == ["us-east", "eu-west"])
-        #expect(topology.nodes.map(\.listen.description) == ["127.0.0.1:8080", "127.0.0.1:8081"])
+        #expect(topology.regions.map(\.name) == ["us-east", "eu-west", "ap-south"])
+        #expect(topology.nodes.map(\.listen.description) == ["127.0.0.1:8080", "127.0.0.1:8081", "127.0.0.1:8082"])
+        #expect(topology.nodes.allSatisfy { $0.gossip?.isLoopback == true } && topology.mesh.gossipKeyEnv == nil)
         #expect(topology.backends.allSatisfy { $0.engine == .emulated && $0.url.port == 0 })
         #expect(topology.models.map(\.name) == ["chat", "chat-large", "claude", "embed"])
         #expect(topology.model("chat")?.fallbacks == ["chat-large"])

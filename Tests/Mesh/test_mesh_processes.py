@@ -1,0 +1,259 @@
+"""Five real `isobar serve` processes gossiping on loopback: they find each other, a killed node is
+declared dead everywhere, a paused (SIGSTOP) node is declared dead and comes back when resumed, a restarted
+node rejoins with a higher incarnation, garbage datagrams are dropped and counted, and a node stopped with
+SIGTERM leaves the mesh. Every process is started and stopped by this test, by PID."""
+import base64
+import json
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+BINARY = os.environ.get("ISOBAR_BIN", str(ROOT / ".build" / "debug" / "isobar"))
+NODES = [("n1", "r1"), ("n2", "r1"), ("n3", "r2"), ("n4", "r2"), ("n5", "r3")]
+KEY = base64.b64encode(bytes(random.getrandbits(8) for _ in range(32))).decode()
+
+
+def free_port():
+    """A port free for TCP and UDP on 127.0.0.1 (gossip uses both)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind(("127.0.0.1", 0))
+            port = tcp.getsockname()[1]
+            try:
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                    udp.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+
+
+class Mesh:
+    def __init__(self, directory):
+        self.http = {name: free_port() for name, _ in NODES}
+        self.gossip = {name: free_port() for name, _ in NODES}
+        nodes = "\n".join(
+            f"  - {{name: {name}, region: {region}, listen: '127.0.0.1:{self.http[name]}', "
+            f"gossip: '127.0.0.1:{self.gossip[name]}'}}"
+            for name, region in NODES
+        )
+        self.topology = directory / "mesh.yaml"
+        self.topology.write_text(
+            "mesh: {name: five, gossip_key_env: TEST_GOSSIP_KEY}\n"
+            "regions: [{name: r1}, {name: r2}, {name: r3}]\n"
+            f"nodes:\n{nodes}\n"
+            "backends:\n"
+            "  - {name: b1, region: r1, engine: openai-compatible, url: 'http://127.0.0.1:9', models: [m]}\n"
+            "models:\n"
+            "  - {name: chat, deployments: [{backend: b1, model: m}]}\n"
+        )
+        self.processes = {}
+        self.output = {}
+
+    def start(self, name):
+        env = dict(os.environ, TEST_GOSSIP_KEY=KEY)
+        process = subprocess.Popen(
+            [BINARY, "serve", "--topology", str(self.topology), "--node", name, "--log-level", "notice"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        lines = self.output.setdefault(name, [])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if re.search(r"node \S+ listening on http://", line):
+                break
+        else:
+            process.kill()
+            pytest.fail(f"{name} did not start:\n" + "".join(lines))
+        threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True).start()
+        self.processes[name] = process
+
+    def get(self, name, path):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http[name]}{path}", timeout=5) as answer:
+            return json.loads(answer.read())
+
+    def view(self, observer):
+        """Member name -> (status, incarnation) as `observer` sees the mesh."""
+        body = self.get(observer, "/v1/mesh")
+        return {m["name"]: (m["status"], m.get("incarnation")) for m in body["members"] if not m["self"]}
+
+    def wait(self, what, condition, timeout):
+        start = time.monotonic()
+        last = None
+        while time.monotonic() - start < timeout:
+            try:
+                last = condition()
+                if last is True:
+                    return time.monotonic() - start
+            except OSError as error:
+                last = error
+            time.sleep(0.1)
+        self.dump()
+        pytest.fail(f"not within {timeout} s: {what} (last: {last})")
+
+    def all_see(self, observers, member, status):
+        def check():
+            views = {o: self.view(o).get(member, ("unknown", None))[0] for o in observers}
+            return True if all(v == status for v in views.values()) else views
+        return check
+
+    def stop(self, name, sig=signal.SIGTERM):
+        process = self.processes.pop(name)
+        process.send_signal(sig)
+        try:
+            return process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            return None
+
+    def dump(self):
+        for name, lines in self.output.items():
+            print(f"--- {name}\n" + "".join(lines[-30:]))
+
+    def close(self):
+        for name, process in list(self.processes.items()):
+            process.send_signal(signal.SIGCONT)
+            process.kill()
+            process.wait()
+        self.processes.clear()
+
+
+@pytest.fixture
+def mesh(tmp_path):
+    mesh = Mesh(tmp_path)
+    try:
+        yield mesh
+    finally:
+        mesh.close()
+
+
+def test_five_processes_detect_failures_pauses_and_restarts(mesh):
+    names = [name for name, _ in NODES]
+    for name in names:
+        mesh.start(name)
+    took = mesh.wait("all five nodes see each other alive", lambda: all(
+        (lambda v: len(v) == 4 and all(s == "alive" for s, _ in v.values()))(mesh.view(n)) for n in names
+    ), 15)
+    print(f"joined in {took:.1f} s")
+    assert mesh.get("n1", "/v1/mesh")["encrypted"] is True
+    # Nobody healthy is declared dead (under packet loss too): watch for a while.
+    until = time.monotonic() + float(os.environ.get("ISOBAR_MESH_WATCH_S", "3"))
+    while time.monotonic() < until:
+        for n in names:
+            assert all(s == "alive" for s, _ in mesh.view(n).values()), (n, mesh.view(n))
+        time.sleep(0.25)
+    assert all(mesh.get(n, "/v1/mesh")["counters"]["deaths"] == 0 for n in names)
+
+    # Kill -9: suspected, then declared dead by every other node.
+    old_incarnation = mesh.view("n1")["n5"][1]
+    mesh.processes["n5"].kill()
+    mesh.processes.pop("n5").wait()
+    took = mesh.wait("n5 dead everywhere after kill -9", mesh.all_see(names[:4], "n5", "dead"), 20)
+    print(f"killed node dead everywhere in {took:.1f} s")
+
+    # SIGSTOP long enough to be declared dead; resumed, it refutes and is alive again everywhere.
+    paused = mesh.processes["n4"]
+    paused.send_signal(signal.SIGSTOP)
+    took = mesh.wait("paused n4 dead everywhere", mesh.all_see(names[:3], "n4", "dead"), 20)
+    print(f"paused node dead everywhere in {took:.1f} s")
+    paused.send_signal(signal.SIGCONT)
+    took = mesh.wait("resumed n4 alive everywhere", mesh.all_see(names[:3], "n4", "alive"), 15)
+    print(f"resumed node alive again in {took:.1f} s")
+    mesh.wait("n4 sees the others alive", lambda: all(
+        mesh.view("n4").get(n, ("?",))[0] == "alive" for n in names[:3]), 10)
+
+    # Restarted: rejoins with a higher incarnation (its boot time).
+    time.sleep(1.1)
+    mesh.start("n5")
+    mesh.wait("restarted n5 alive everywhere", mesh.all_see(names[:4], "n5", "alive"), 15)
+    assert mesh.view("n1")["n5"][1] > old_incarnation
+
+    # Per-region health shows node states; isobar status prints them as a table.
+    health = mesh.get("n1", "/v1/regions/r3/health")
+    assert [(n["name"], n["status"]) for n in health["nodes"]] == [("n5", "alive")]
+    status = subprocess.run(
+        [BINARY, "status", "--node", f"http://127.0.0.1:{mesh.http['n2']}"],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert status.returncode == 0, status.stderr
+    assert re.search(r"^n5\s+r3\s+alive", status.stdout, re.M), status.stdout
+
+    # Garbage is dropped and counted; the node stays up and in the mesh.
+    target = ("127.0.0.1", mesh.gossip["n1"])
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.sendto(b"", target)
+        udp.sendto(b"\x07hello", target)
+        udp.sendto(b"\x01" + os.urandom(80), target)
+        udp.sendto(b"\x00" + os.urandom(40), target)
+        udp.sendto(b"\x01" + os.urandom(3000), target)
+    def dropped():
+        counts = mesh.get("n1", "/v1/mesh")["counters"]["dropped"]
+        ok = counts["malformed"] >= 2 and counts["unauthenticated"] >= 2 and counts["oversized"] >= 1
+        return True if ok else counts
+    mesh.wait("garbage counted as dropped", dropped, 5)
+    assert mesh.view("n1")["n2"][0] == "alive"
+
+    # SIGTERM: the node announces it leaves and exits 0.
+    assert mesh.stop("n3") == 0
+    mesh.wait("n3 left everywhere", mesh.all_see(["n1", "n2", "n4", "n5"], "n3", "left"), 10)
+
+
+def test_the_same_under_packet_loss_in_a_network_namespace():
+    """Runs the test above again inside a network namespace of its own whose loopback drops 10 % of UDP
+    packets (netem when the kernel has it, else an iptables random-drop rule), watching for false deaths
+    for 20 s after the join."""
+    if os.environ.get("ISOBAR_MESH_INSIDE"):
+        pytest.skip("already inside the namespace")
+    if os.geteuid() != 0:
+        pytest.skip("network namespaces need root")
+    namespace = f"isobar-loss-{os.getpid()}"
+    def ip(*args, check=True):
+        return subprocess.run(["ip", *args], capture_output=True, text=True, check=check)
+    try:
+        ip("netns", "add", namespace)
+    except (OSError, subprocess.CalledProcessError) as error:
+        pytest.skip(f"cannot create a network namespace: {error}")
+    try:
+        inside = ["ip", "netns", "exec", namespace]
+        subprocess.run(inside + ["ip", "link", "set", "lo", "up"], check=True)
+        netem = subprocess.run(inside + ["tc", "qdisc", "add", "dev", "lo", "root", "netem", "loss", "10%"],
+                               capture_output=True, text=True)
+        how = "netem loss 10%"
+        if netem.returncode != 0:
+            drop = subprocess.run(inside + ["iptables", "-A", "INPUT", "-p", "udp", "-m", "statistic",
+                                            "--mode", "random", "--probability", "0.1", "-j", "DROP"],
+                                  capture_output=True, text=True)
+            if drop.returncode != 0:
+                pytest.skip(f"no way to drop packets here: {netem.stderr.strip()}; {drop.stderr.strip()}")
+            how = "iptables random drop of 10 % of UDP (no netem in this kernel)"
+        print(f"packet loss: {how}")
+        run = subprocess.run(
+            inside + [os.sys.executable, "-m", "pytest", "-q", "-s", str(Path(__file__)), "-k", "five_processes"],
+            env=dict(os.environ, ISOBAR_MESH_INSIDE="1", ISOBAR_MESH_WATCH_S="20"),
+            capture_output=True, text=True, timeout=300,
+        )
+        print(run.stdout[-3000:])
+        assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+        counted = subprocess.run(inside + ["iptables", "-L", "INPUT", "-v", "-x", "-n"], capture_output=True, text=True)
+        if how.startswith("iptables"):
+            dropped = int(counted.stdout.splitlines()[2].split()[0])
+            print(f"packets dropped: {dropped}")
+            assert dropped > 0
+    finally:
+        ip("netns", "del", namespace, check=False)
