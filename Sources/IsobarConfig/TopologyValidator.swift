@@ -84,14 +84,20 @@ struct TopologyValidator: Validating {
                 "environment variable \(keyEnv.value) is not set (a node listens or gossips beyond loopback)"
             )
         }
-        guard let key = Data(base64Encoded: text) else {
-            return log.error(keyEnv.location, "environment variable \(keyEnv.value) is not valid base64")
-        }
-        if key.count != 32 {
-            log.error(
-                keyEnv.location,
-                "environment variable \(keyEnv.value) must hold a base64 key of 32 bytes, got \(key.count) bytes"
-            )
+        // A keyring: keys separated by commas, the one that seals first (rotation: `new,old`, then `new`).
+        let keys = text.split(separator: ",", omittingEmptySubsequences: false)
+        for (i, part) in keys.enumerated() {
+            let which = keys.count > 1 ? " (key \(i + 1))" : ""
+            guard let key = Data(base64Encoded: part.trimmingCharacters(in: .whitespaces)) else {
+                log.error(keyEnv.location, "environment variable \(keyEnv.value) is not valid base64\(which)")
+                continue
+            }
+            if key.count != 32 {
+                log.error(
+                    keyEnv.location,
+                    "environment variable \(keyEnv.value) must hold a base64 key of 32 bytes\(which), got \(key.count) bytes"
+                )
+            }
         }
     }
 

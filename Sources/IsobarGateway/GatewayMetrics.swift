@@ -1,9 +1,12 @@
 import IsobarModel
 import Prometheus
+import Synchronization
 
 /// The node's Prometheus metrics. All names start with `isobar_`.
 final class GatewayMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
+    /// Running totals kept outside the registry (the gossip instance's counters), as last exported.
+    let exportedTotals = Mutex<[String: Int]>([:])
 
     static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
         MetricNameDescriptor(namespace: "isobar", metricName: metric, unitName: unit, helpText: help)

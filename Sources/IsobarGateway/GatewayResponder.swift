@@ -121,6 +121,7 @@ struct GatewayResponder: HTTPResponder {
             let endpoints = core.withRouter { router, _ in router.endpointStatus(now: MonotonicClock.now()) }
             for endpoint in endpoints { core.metrics.setEndpoint(endpoint) }
             core.metrics.setOpenRequests(core.openExchanges.load(ordering: .relaxed))
+            if let snapshot = mesh?.snapshot() { core.metrics.setMesh(snapshot) }
             var headers = reply.baseHeaders
             headers.add(name: "content-type", value: "text/plain; version=0.0.4; charset=utf-8")
             writer.respond(status: .ok, headers: headers, bytes: core.metrics.exposition())

@@ -196,6 +196,14 @@ struct TopologyDiagnosticsTests {
             ]
         )
         #expect(Fixture.problems(withKey, environment: ["GK": Fixture.gossipKey]).isEmpty)
+        // Rotation: a keyring of new and old key, each checked.
+        #expect(Fixture.problems(withKey, environment: ["GK": "\(Fixture.gossipKey), \(Fixture.gossipKey)"]).isEmpty)
+        #expect(
+            Fixture.problems(withKey, environment: ["GK": "\(Fixture.gossipKey),c2hvcnQ="]) == [
+                "test.yaml:1: mesh.gossip_key_env: environment variable GK must hold a base64 key of 32 bytes "
+                    + "(key 2), got 5 bytes"
+            ]
+        )
         let loopback = Fixture.minimal.replacingOccurrences(of: "{name: t}", with: "{name: t, gossip_key_env: GK}")
         #expect(Fixture.problems(loopback).isEmpty)
     }

@@ -207,6 +207,10 @@ def test_five_processes_detect_failures_pauses_and_restarts(mesh):
         ok = counts["malformed"] >= 2 and counts["unauthenticated"] >= 2 and counts["oversized"] >= 1
         return True if ok else counts
     mesh.wait("garbage counted as dropped", dropped, 5)
+    with urllib.request.urlopen(f"http://127.0.0.1:{mesh.http['n1']}/metrics", timeout=5) as answer:
+        metrics = answer.read().decode()
+    assert re.search(r'^isobar_gossip_packets_dropped_total\{reason="malformed"\} [2-9]', metrics, re.M), metrics
+    assert re.search(r'^isobar_mesh_members\{status="alive"\} 5(\.0)?$', metrics, re.M), metrics
     assert mesh.view("n1")["n2"][0] == "alive"
 
     # SIGTERM: the node announces it leaves and exits 0.
