@@ -82,8 +82,7 @@ final class GossipShell: Sendable {
         let bootMs = Self.wallClockMilliseconds()
         sequence = Atomic(bootMs << 20)
         bootIncarnation = bootMs / 1000
-        var configuration = GossipConfiguration()
-        configuration.maxPacketBytes = 1400
+        let configuration = GossipConfiguration()
         maxDatagramBytes = configuration.maxPacketBytes
         let instance = GossipInstance(
             node: core.node.name,

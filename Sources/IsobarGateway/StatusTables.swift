@@ -119,14 +119,14 @@ public struct StatusTables: Sendable {
             .ok,.alive,.closed{color:#17803d}.degraded,.suspect,.half_open,.paused{color:#b36b00}
             .down,.dead,.open,.unreachable{color:#c0262d;font-weight:600}.left,.unknown,.empty{color:#777}
             </style></head><body>
-            <h1>Isobar</h1><p>\(Self.escaped(heading)) · refreshes every \(refreshSeconds) s</p>
+            <h1>Isobar</h1><p>\(heading.xmlEscaped) · refreshes every \(refreshSeconds) s</p>
             """
         for table in tables {
-            out += "<h2>\(Self.escaped(table.title))</h2><table><tr>"
-            out += table.columns.map { "<th>\(Self.escaped($0))</th>" }.joined() + "</tr>"
+            out += "<h2>\(table.title.xmlEscaped)</h2><table><tr>"
+            out += table.columns.map { "<th>\($0.xmlEscaped)</th>" }.joined() + "</tr>"
             for row in table.rows {
                 out +=
-                    "<tr>" + row.map { "<td class=\"\(Self.escaped($0))\">\(Self.escaped($0))</td>" }.joined() + "</tr>"
+                    "<tr>" + row.map { "<td class=\"\($0.xmlEscaped)\">\($0.xmlEscaped)</td>" }.joined() + "</tr>"
             }
             out += "</table>"
         }
@@ -141,20 +141,6 @@ public struct StatusTables: Sendable {
     private static func percent(_ value: JSON?) -> String {
         guard let d = value?.doubleValue else { return "-" }
         return "\(Int((d * 100).rounded())) %"
-    }
-
-    private static func escaped(_ text: String) -> String {
-        var out = ""
-        for ch in text {
-            switch ch {
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "&": out += "&amp;"
-            case "\"": out += "&quot;"
-            default: out.append(ch)
-            }
-        }
-        return out
     }
 }
 

@@ -1,3 +1,5 @@
+import IsobarWire
+
 /// Locale-free text formatting shared by the report outputs, so that the same numbers always print the
 /// same bytes whatever machine writes them.
 enum ReportFormat {
@@ -37,21 +39,7 @@ enum ReportFormat {
     }
 
     /// `text` with the five XML special characters replaced by entities, for SVG text and attributes.
-    static func xmlEscaped(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&apos;"
-            default: out.append(character)
-            }
-        }
-        return out
-    }
+    static func xmlEscaped(_ text: String) -> String { text.xmlEscaped }
 
     /// `text` cut to `limit` characters with an ellipsis, for legends.
     static func truncated(_ text: String, to limit: Int) -> String {
