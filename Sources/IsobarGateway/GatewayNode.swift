@@ -66,10 +66,18 @@ public final class GatewayNode: Service, Sendable {
             loop: group.next(),
             interval: .milliseconds(topology.routing.idleProbeSeconds * 1000)
         )
+        // A node that cannot gossip is not in the mesh: it refuses to start rather than serve alone.
+        let gossipChannels: GossipShell.Channels?
+        do {
+            gossipChannels = try await gossip?.bind()
+        } catch {
+            listening.fail(error)
+            throw error
+        }
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { await scraper.run() }
             tasks.addTask { await probe.run() }
-            if let gossip { tasks.addTask { try await gossip.run() } }
+            if let gossip, let gossipChannels { tasks.addTask { await gossip.run(gossipChannels) } }
             try await server.serve(
                 at: node.listen,
                 what: "node \(node.name)",

@@ -99,10 +99,9 @@ final class GossipShell: Sendable {
 
     // MARK: - Running
 
-    /// Binds UDP and TCP, joins through the other nodes, and runs until cancelled; then announces that
-    /// the node leaves and closes its sockets.
-    func run() async throws {
-        let channels = try await bind()
+    /// Joins through the other nodes on the sockets `bind` opened, and runs until cancelled; then
+    /// announces that the node leaves and closes its sockets.
+    func run(_ channels: Channels) async {
         self.channels.withLock { $0 = channels }
         core.logger.info(
             "gossip listening",
@@ -133,7 +132,8 @@ final class GossipShell: Sendable {
         self.channels.withLock { $0 = nil }
     }
 
-    private func bind() async throws -> Channels {
+    /// Opens the UDP socket and the TCP listener of the node's gossip address, or throws saying why not.
+    func bind() async throws -> Channels {
         let udp: any Channel
         let tcp: any Channel
         do {

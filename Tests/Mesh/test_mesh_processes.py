@@ -261,3 +261,15 @@ def test_the_same_under_packet_loss_in_a_network_namespace():
             assert dropped > 0
     finally:
         ip("netns", "del", namespace, check=False)
+
+
+def test_a_node_whose_gossip_port_is_taken_refuses_to_start(tmp_path):
+    mesh = Mesh(tmp_path)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", mesh.gossip["n1"]))
+        run = subprocess.run(
+            [BINARY, "serve", "--topology", str(mesh.topology), "--node", "n1"],
+            capture_output=True, text=True, timeout=60, env=dict(os.environ, TEST_GOSSIP_KEY=KEY),
+        )
+    assert run.returncode != 0
+    assert f"gossip cannot listen on udp 127.0.0.1:{mesh.gossip['n1']}: address already in use" in run.stderr, run.stderr
