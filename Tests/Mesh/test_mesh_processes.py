@@ -194,14 +194,16 @@ def test_five_processes_detect_failures_pauses_and_restarts(mesh):
     assert status.returncode == 0, status.stderr
     assert re.search(r"^n5\s+r3\s+alive", status.stdout, re.M), status.stdout
 
-    # Garbage is dropped and counted; the node stays up and in the mesh.
+    # Garbage is dropped and counted; the node stays up and in the mesh. Each kind goes 10 times: under
+    # packet loss some copies are lost on the way.
     target = ("127.0.0.1", mesh.gossip["n1"])
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-        udp.sendto(b"", target)
-        udp.sendto(b"\x07hello", target)
-        udp.sendto(b"\x01" + os.urandom(80), target)
-        udp.sendto(b"\x00" + os.urandom(40), target)
-        udp.sendto(b"\x01" + os.urandom(3000), target)
+        for _ in range(10):
+            udp.sendto(b"", target)
+            udp.sendto(b"\x07hello", target)
+            udp.sendto(b"\x01" + os.urandom(80), target)
+            udp.sendto(b"\x00" + os.urandom(40), target)
+            udp.sendto(b"\x01" + os.urandom(3000), target)
     def dropped():
         counts = mesh.get("n1", "/v1/mesh")["counters"]["dropped"]
         ok = counts["malformed"] >= 2 and counts["unauthenticated"] >= 2 and counts["oversized"] >= 1
@@ -209,7 +211,8 @@ def test_five_processes_detect_failures_pauses_and_restarts(mesh):
     mesh.wait("garbage counted as dropped", dropped, 5)
     with urllib.request.urlopen(f"http://127.0.0.1:{mesh.http['n1']}/metrics", timeout=5) as answer:
         metrics = answer.read().decode()
-    assert re.search(r'^isobar_gossip_packets_dropped_total\{reason="malformed"\} [2-9]', metrics, re.M), metrics
+    malformed = re.search(r'^isobar_gossip_packets_dropped_total\{reason="malformed"\} (\d+)', metrics, re.M)
+    assert malformed and int(malformed.group(1)) >= 2, metrics
     assert re.search(r'^isobar_mesh_members\{status="alive"\} 5(\.0)?$', metrics, re.M), metrics
     assert mesh.view("n1")["n2"][0] == "alive"
 
