@@ -152,11 +152,12 @@ def test_five_processes_detect_failures_pauses_and_restarts(mesh):
     ), 15)
     print(f"joined in {took:.1f} s")
     assert mesh.get("n1", "/v1/mesh")["encrypted"] is True
-    # Nobody healthy is declared dead (under packet loss too): watch for a while.
+    # Nobody healthy is declared dead (under packet loss too): watch for a while. A lost probe may make
+    # a member suspect for a moment; it refutes, which is the point of suspicion.
     until = time.monotonic() + float(os.environ.get("ISOBAR_MESH_WATCH_S", "3"))
     while time.monotonic() < until:
         for n in names:
-            assert all(s == "alive" for s, _ in mesh.view(n).values()), (n, mesh.view(n))
+            assert all(s in ("alive", "suspect") for s, _ in mesh.view(n).values()), (n, mesh.view(n))
         time.sleep(0.25)
     assert all(mesh.get(n, "/v1/mesh")["counters"]["deaths"] == 0 for n in names)
 
