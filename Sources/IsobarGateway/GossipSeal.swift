@@ -23,7 +23,6 @@ struct GossipSeal: Sendable {
 
     static let sealedFormat: UInt8 = 1
     static let plainFormat: UInt8 = 0
-    static let plainHeaderBytes = 1 + GossipEnvelope.stampBytes
 
     init(keys: [SymmetricKey], meshName: String, salt: [UInt8]) {
         self.keys = keys.map { Key(id: Array(SHA256.hash(data: $0.withUnsafeBytes { Array($0) }).prefix(4)), key: $0) }
@@ -52,25 +51,25 @@ struct GossipSeal: Sendable {
 
     /// The packet as sent: `sequence` must never repeat in this process.
     func seal(_ packet: [UInt8], sequence: UInt64, sentAtMilliseconds sent: UInt64) -> [UInt8] {
-        var stamped: [UInt8] = []
-        stamped.reserveCapacity(GossipEnvelope.stampBytes + packet.count)
-        Self.append(sequence, to: &stamped)
-        Self.append(sent, to: &stamped)
-        stamped += packet
-        guard let key = keys.first else { return [Self.plainFormat] + stamped }
-        var nonce = salt
-        Self.append(sequence, to: &nonce)
+        var stamped = ByteWriter(capacity: GossipEnvelope.stampBytes + packet.count)
+        stamped.u64(sequence)
+        stamped.u64(sent)
+        stamped.append(packet)
+        guard let key = keys.first else { return [Self.plainFormat] + stamped.bytes }
+        var nonce = ByteWriter(capacity: 12)
+        nonce.append(salt)
+        nonce.u64(sequence)
         // Sealing with a 12-byte nonce and a 32-byte key cannot fail.
         let box = try! AES.GCM.seal(
-            stamped,
+            stamped.bytes,
             using: key.key,
-            nonce: AES.GCM.Nonce(data: nonce),
+            nonce: AES.GCM.Nonce(data: nonce.bytes),
             authenticating: associatedData
         )
         var out: [UInt8] = [Self.sealedFormat]
         out.reserveCapacity(GossipEnvelope.overheadBytes + packet.count)
         out += key.id
-        out += nonce
+        out += nonce.bytes
         out += box.ciphertext
         out += box.tag
         return out
@@ -83,7 +82,6 @@ struct GossipSeal: Sendable {
         switch format {
         case Self.plainFormat:
             guard keys.isEmpty else { throw GossipError(.unauthenticated, "a plaintext packet in an encrypted mesh") }
-            guard bytes.count >= Self.plainHeaderBytes else { throw GossipError(.malformed, "truncated envelope") }
             stamped = Array(bytes.dropFirst())
         case Self.sealedFormat:
             guard !keys.isEmpty else {
@@ -111,18 +109,9 @@ struct GossipSeal: Sendable {
         default:
             throw GossipError(.malformed, "unknown envelope format \(format)")
         }
-        let sequence = Self.read(stamped, at: 0)
-        let sent = Self.read(stamped, at: 8)
-        return (sequence, sent, stamped[GossipEnvelope.stampBytes...])
-    }
-
-    private static func append(_ value: UInt64, to bytes: inout [UInt8]) {
-        for shift in stride(from: 56, through: 0, by: -8) {
-            bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift)))
-        }
-    }
-
-    private static func read(_ bytes: [UInt8], at offset: Int) -> UInt64 {
-        bytes[offset..<offset + 8].reduce(0) { $0 << 8 | UInt64($1) }
+        var reader = ByteReader(stamped)
+        let sequence = try reader.u64("sequence")
+        let sent = try reader.u64("sending time")
+        return (sequence, sent, stamped[reader.index...])
     }
 }

@@ -1,10 +1,10 @@
 import IsobarModel
 
-/// Big-endian, length-prefixed binary writing for gossip packets.
-struct ByteWriter {
-    var bytes: [UInt8] = []
+/// Big-endian, length-prefixed binary writing for gossip packets (and the shell's envelope).
+public struct ByteWriter {
+    public private(set) var bytes: [UInt8] = []
 
-    init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
+    public init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
 
     mutating func u8(_ v: UInt8) { bytes.append(v) }
 
@@ -19,7 +19,7 @@ struct ByteWriter {
         }
     }
 
-    mutating func u64(_ v: UInt64) {
+    public mutating func u64(_ v: UInt64) {
         for shift in stride(from: 56, through: 0, by: -8) {
             bytes.append(UInt8(truncatingIfNeeded: v >> UInt64(shift)))
         }
@@ -53,15 +53,15 @@ struct ByteWriter {
         u16(UInt16(clamping: a.port))
     }
 
-    mutating func append(_ other: [UInt8]) { bytes.append(contentsOf: other) }
+    public mutating func append(_ other: some Collection<UInt8>) { bytes.append(contentsOf: other) }
 }
 
 /// Reads what `ByteWriter` wrote; every read checks bounds and throws `malformed` rather than trapping.
-struct ByteReader {
+public struct ByteReader {
     let bytes: [UInt8]
-    var index: Int
+    public private(set) var index: Int
 
-    init(_ bytes: [UInt8], from index: Int = 0) {
+    public init(_ bytes: [UInt8], from index: Int = 0) {
         self.bytes = bytes
         self.index = index
     }
@@ -86,7 +86,7 @@ struct ByteReader {
         try take(4, what).reduce(0) { $0 << 8 | UInt32($1) }
     }
 
-    mutating func u64(_ what: StaticString) throws(GossipError) -> UInt64 {
+    public mutating func u64(_ what: StaticString) throws(GossipError) -> UInt64 {
         try take(8, what).reduce(0) { $0 << 8 | UInt64($1) }
     }
 
