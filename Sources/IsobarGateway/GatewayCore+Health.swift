@@ -37,11 +37,7 @@ extension GatewayCore {
         body["regions"] = .array(
             topology.regions.map { region in
                 var row: JSONObject = ["name": .string(region.name.rawValue)]
-                if region.name == node.region {
-                    row["rtt_ms"] = .int(0)
-                } else if let rtt = mesh.regionRTT[region.name] {
-                    row["rtt_ms"] = .double(Self.milliseconds(rtt))
-                }
+                row["rtt_ms"] = rttMilliseconds(to: region.name, mesh)
                 row["nodes_alive"] = .int(nodeRows(region.name, mesh).count { $0["status"]?.stringValue == "alive" })
                 return .object(row)
             }
@@ -86,11 +82,7 @@ extension GatewayCore {
                 "backends": .int(mine.count),
                 "backends_usable": .int(mine.count { $0.usable }),
             ]
-            if region.name == node.region {
-                row["rtt_ms"] = .int(0)
-            } else if let rtt = mesh?.regionRTT[region.name] {
-                row["rtt_ms"] = .double(Self.milliseconds(rtt))
-            }
+            row["rtt_ms"] = rttMilliseconds(to: region.name, mesh)
             return .object(row)
         }
         return ["object": "list", "observed_by": .string(node.name.rawValue), "data": .array(regions)]
@@ -115,6 +107,12 @@ extension GatewayCore {
                 }
             ),
         ]
+    }
+
+    /// The estimated RTT to `region` in milliseconds: 0 to the node's own, nil while gossip has no estimate.
+    private func rttMilliseconds(to region: RegionID, _ mesh: MeshSnapshot?) -> JSON? {
+        if region == node.region { return .int(0) }
+        return mesh?.regionRTT[region].map { .double(Self.milliseconds($0)) }
     }
 
     /// `ok` when every backend may be picked, `degraded` when some may, `down` when none may, `empty`
@@ -194,14 +192,14 @@ extension GatewayCore {
 
     /// `open`, `half_open`, `paused` (asked for a pause with `retry-after`), `unreachable` (passed over after
     /// a connect failure, reset or timeout, or a failed probe; or its region's nodes say it cannot be used)
-    /// or `closed`.
+    /// or `closed`: the endpoint's health state in the breaker's words.
     private static func state(_ endpoint: EndpointStatus) -> String {
-        switch endpoint.breaker {
-        case .open: return "open"
-        case .halfOpen: return "half_open"
-        case .closed:
-            if endpoint.paused { return "paused" }
-            return endpoint.usable ? "closed" : "unreachable"
+        switch endpoint.state {
+        case .open: "open"
+        case .probing: "half_open"
+        case .paused: "paused"
+        case .unreachable: "unreachable"
+        case .healthy: "closed"
         }
     }
 

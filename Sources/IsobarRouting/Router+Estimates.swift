@@ -23,6 +23,7 @@ extension Router {
         let staleAfter = configuration.balancing.staleAfter
         return endpoints.indices.map { b in
             let e = endpoints[b]
+            let usable = isUsable(index: b, now: now)
             return EndpointStatus(
                 backend: e.backend.name,
                 requests: e.requests,
@@ -35,7 +36,7 @@ extension Router {
                 stale: e.backend.metricsURL != nil && e.freshSample(at: now, staleAfter: staleAfter) == nil,
                 breaker: e.breaker.state,
                 paused: (e.pausedUntil ?? now) > now,
-                usable: isUsable(index: b, now: now),
+                usable: usable,
                 sample: e.sample,
                 sampleFrom: e.sampleFrom,
                 errorRate: e.breaker.recentErrorRate,
@@ -43,7 +44,7 @@ extension Router {
                 ttftP99: e.ttfts.quantile(0.99),
                 peerRequests: e.peerRequests,
                 reportedDown: e.reportedDown,
-                state: e.healthState(usable: isUsable(index: b, now: now), now: now)
+                state: e.healthState(usable: usable, now: now)
             )
         }
     }
