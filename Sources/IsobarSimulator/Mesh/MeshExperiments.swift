@@ -31,12 +31,14 @@ public enum MeshExperiments {
         var digests: [(time: Double, observer: Int, digest: NodeDigest)] = []
     }
 
-    /// A started mesh of `count` nodes, run until `warmUp` seconds so that everyone knows everyone.
+    /// Seconds a started mesh of `count` nodes is run before measuring, so that everyone knows everyone.
+    static func warmUp(_ count: Int) -> Double { 30 + Double(count) / 20 }
+
+    /// A started mesh of `count` nodes, run for `warmUp(count)` seconds.
     static func warmMesh(
         count: Int,
         lossRate: Double,
         seed: UInt64,
-        warmUp: Double,
         backends: [BackendID] = [],
         recorder: Recorder
     ) -> MeshSimulation {
@@ -50,7 +52,7 @@ public enum MeshExperiments {
         mesh.onChange = { recorder.changes.append($0) }
         mesh.onDigest = { recorder.digests.append(($0, $1, $2)) }
         mesh.startAll()
-        mesh.run(until: warmUp)
+        mesh.run(until: warmUp(count))
         return mesh
     }
 
@@ -76,8 +78,7 @@ public enum MeshExperiments {
         )
         mesh.onChange = { recorder.changes.append($0) }
         for i in 0..<count { mesh.start(i) }
-        let warmUp = 30.0 + Double(count) / 20
-        mesh.run(until: warmUp)
+        mesh.run(until: warmUp(count))
         let converged = (0..<count).allSatisfy { mesh.instances[$0]?.liveMembers.count == count - 1 }
         var join = 0.0
         var leave = 0.0
@@ -136,7 +137,6 @@ public enum MeshExperiments {
             count: count,
             lossRate: lossRate,
             seed: seed,
-            warmUp: 30 + Double(count) / 20,
             recorder: recorder
         )
         var result = Detection(firstSuspicionSeconds: [], deadEverywhereSeconds: [])
@@ -187,7 +187,6 @@ public enum MeshExperiments {
             count: count,
             lossRate: lossRate,
             seed: seed,
-            warmUp: 30 + Double(count) / 20,
             recorder: recorder
         )
         recorder.changes.removeAll()
@@ -231,7 +230,6 @@ public enum MeshExperiments {
             count: count,
             lossRate: lossRate,
             seed: seed,
-            warmUp: 30 + Double(count) / 20,
             backends: allBackends,
             recorder: recorder
         )
