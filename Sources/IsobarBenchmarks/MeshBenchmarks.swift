@@ -1,4 +1,6 @@
 import Foundation
+import IsobarConfig
+import IsobarModel
 import IsobarSimulator
 
 /// The issue-6 gossip targets at 100 nodes with 1 % packet loss, measured on the simulated network.
@@ -58,6 +60,56 @@ func meshBenchmarks(nodes: Int = 100, loss: Double = 0.01) {
             detectionWall,
             falseWall,
             trafficWall
+        )
+    )
+}
+
+/// The issue-6 proximity targets on the shipped three-region scenarios, full length: spill-over's cut of
+/// an overloaded region's p99 TTFT against local-only routing (the baseline, same run), and how fast a
+/// region's traffic moves away in an outage and comes back after it.
+func proximityBenchmarks(root: URL) throws {
+    print("")
+    print("Routing between regions (simulator, isobar policy, digests by gossip)")
+    func scenario(_ name: String) throws -> Scenario {
+        try ScenarioLoader.load(
+            path: root.appendingPathComponent("simulator/scenarios/\(name).yaml").path,
+            environment: [:]
+        )
+    }
+    var spill: RegionExperiments.SpillOver!
+    let spillWall = try seconds {
+        spill = try RegionExperiments.spillOver(scenario("region-overload"), region: "eu-west")
+    }
+    print(
+        "overloaded region p99 TTFT, local-only → spill-over".padding(toLength: 52, withPad: " ", startingAt: 0)
+            + String(
+                format: "%6.2f s → %.3f s  ratio %.0fx  target ≥ 3x  %@",
+                spill.localOnlyP99,
+                spill.spillOverP99,
+                spill.cut,
+                spill.cut >= 3 ? "ok" : "MISSED"
+            )
+    )
+    print(
+        String(
+            format: "  (%.1f %% of eu-west's requests served elsewhere; wall time %.1f s)",
+            spill.spilledShare * 100,
+            spillWall
+        )
+    )
+    let outageScenario = try scenario("region-outage")
+    guard let fault = outageScenario.faults.first else { return }
+    var outage: RegionExperiments.Outage!
+    let outageWall = try seconds {
+        outage = try RegionExperiments.outage(outageScenario, region: "eu-west", fault: fault)
+    }
+    reportSeconds("eu-west outage: its traffic served elsewhere after", outage.movedAfter, target: 5)
+    reportSeconds("eu-west recovery: its traffic back home after", outage.returnedAfter, target: 30)
+    print(
+        String(
+            format: "  (to the second of arrival; %d requests arriving from the outage on failed; wall %.1f s)",
+            outage.failed,
+            outageWall
         )
     )
 }

@@ -160,6 +160,7 @@ func simulate(_ name: String, requests: Int? = nil) throws -> (requestsPerSecond
 if CommandLine.arguments.contains("--mesh-only") {
     let nodes = CommandLine.arguments.firstIndex(of: "--nodes").map { Int(CommandLine.arguments[$0 + 1]) ?? 100 } ?? 100
     meshBenchmarks(nodes: nodes)
+    try proximityBenchmarks(root: root)
     exit(0)
 }
 
@@ -209,4 +210,5 @@ print(
     )
 )
 meshBenchmarks()
+try proximityBenchmarks(root: root)
 largeMeshBenchmark()

@@ -225,6 +225,8 @@ struct DeploymentFile {
 struct RoutingFile {
     var policy: Sourced<String>?
     var hysteresisMs: Sourced<Double>?
+    var spillOver: Sourced<Bool>?
+    var sessionTTLSeconds: Sourced<Double>?
     var attempts: Sourced<Int>?
     var backoffBaseMs: Sourced<Double>?
     var backoffMaxMs: Sourced<Double>?
@@ -245,7 +247,11 @@ struct RoutingFile {
         ]
         guard let fields = value.fields(keys) else { return nil }
         policy = fields.string("policy")
-        hysteresisMs = fields.fields("proximity", ["hysteresis_ms"])?.number("hysteresis_ms")
+        if let proximity = fields.fields("proximity", ["hysteresis_ms", "spill_over", "session_ttl_s"]) {
+            hysteresisMs = proximity.number("hysteresis_ms")
+            spillOver = proximity.boolean("spill_over")
+            sessionTTLSeconds = proximity.number("session_ttl_s")
+        }
         if let retries = fields.fields("retries", ["attempts", "backoff_base_ms", "backoff_max_ms"]) {
             attempts = retries.integer("attempts")
             backoffBaseMs = retries.number("backoff_base_ms")

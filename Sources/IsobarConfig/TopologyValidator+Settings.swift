@@ -30,7 +30,11 @@ extension TopologyValidator {
         )
         return RoutingSettings(
             policy: routing.policy.flatMap(policy) ?? defaults.policy,
-            proximityHysteresisMs: nonNegative(routing.hysteresisMs) ?? defaults.proximityHysteresisMs,
+            proximity: ProximitySettings(
+                hysteresisMs: nonNegative(routing.hysteresisMs) ?? defaults.proximity.hysteresisMs,
+                spillOver: routing.spillOver?.value ?? defaults.proximity.spillOver,
+                sessionTTLSeconds: nonNegative(routing.sessionTTLSeconds) ?? defaults.proximity.sessionTTLSeconds
+            ),
             retries: retries,
             timeouts: timeouts,
             circuitBreaker: breaker,

@@ -214,11 +214,7 @@ enum EmulatedReply {
 
     /// A deterministic unit vector for `text` (FNV-1a seeded), `dimensions` long.
     static func embedding(_ text: String, dimensions: Int = 16) -> [Float] {
-        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in text.utf8 {
-            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
-        }
-        var rng = Xoshiro256(seed: hash)
+        var rng = Xoshiro256(seed: FNV1a.hash64(text))
         var vector = (0..<dimensions).map { _ in Float.random(in: -1...1, using: &rng) }
         let norm = vector.reduce(0) { $0 + $1 * $1 }.squareRoot()
         if norm > 0 { vector = vector.map { $0 / norm } }

@@ -60,7 +60,7 @@ final class Exchange {
             stream: fields.stream && operation.generates,
             maxTokens: fields.maxTokens,
             promptTokens: fields.promptTokensEstimate,
-            user: fields.user,
+            session: request.head.headers.first(name: "x-isobar-session") ?? fields.user,
             prefixHashes: request.body.withUnsafeReadableBytes { fields.prefixHashes(in: $0) },
             hashBlockTokens: RequestFields.prefixBlockBytes / 4
         )

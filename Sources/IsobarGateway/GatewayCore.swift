@@ -118,13 +118,8 @@ final class GatewayCore: Sendable {
         }
     }
 
-    /// Whether this node scrapes `backend`'s metrics: a node in a mesh scrapes its own region's engines
-    /// and those of regions without a gossiping node; the others' load reaches it by gossip (their own
-    /// networks may not even be reachable from here). A node outside any mesh scrapes every engine.
-    func scrapes(_ backend: Backend) -> Bool {
-        guard node.gossip != nil, backend.region != node.region else { return true }
-        return !topology.nodes.contains { $0.region == backend.region && $0.gossip != nil }
-    }
+    /// Whether this node scrapes `backend`'s metrics (`Topology.scrapes`).
+    func scrapes(_ backend: Backend) -> Bool { topology.scrapes(backend, from: node) { $0.gossip != nil } }
 
     /// A health probe of `backend` reached it or not.
     func probed(_ backend: BackendID, reachable: Bool) {

@@ -20,14 +20,7 @@ public struct GossipCodec: Sendable {
     }
 
     /// The wire key of a backend (also a node's place on the probe ring): FNV-1a over its name's UTF-8.
-    static func key(_ name: some StringIdentifier) -> UInt32 {
-        var hash: UInt32 = 0x811C_9DC5
-        for byte in name.rawValue.utf8 {
-            hash ^= UInt32(byte)
-            hash = hash &* 0x0100_0193
-        }
-        return hash
-    }
+    static func key(_ name: some StringIdentifier) -> UInt32 { FNV1a.hash32(name.rawValue) }
 
     // MARK: - Encoding
 

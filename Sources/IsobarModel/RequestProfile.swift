@@ -21,8 +21,9 @@ public struct RequestProfile: Sendable, Equatable {
     public var maxTokens: Int?
     /// A cheap estimate of prompt tokens (see `PromptEstimate`).
     public var promptTokens: Int
-    /// The `user` field, used for session stickiness.
-    public var user: String?
+    /// The session the request belongs to (the `x-isobar-session` header, else the `user` field): a
+    /// session stays in the region that served it while that region can (`ProximitySettings`).
+    public var session: String?
     /// Hashes of the prompt's consecutive prefix blocks, each covering `hashBlockTokens` tokens and
     /// chained (a block's hash depends on every block before it), for prefix affinity.
     public var prefixHashes: [UInt64]
@@ -35,7 +36,7 @@ public struct RequestProfile: Sendable, Equatable {
         stream: Bool = false,
         maxTokens: Int? = nil,
         promptTokens: Int = 0,
-        user: String? = nil,
+        session: String? = nil,
         prefixHashes: [UInt64] = [],
         hashBlockTokens: Int = 512
     ) {
@@ -45,7 +46,7 @@ public struct RequestProfile: Sendable, Equatable {
         self.stream = stream
         self.maxTokens = maxTokens
         self.promptTokens = promptTokens
-        self.user = user
+        self.session = session
         self.prefixHashes = prefixHashes
         self.hashBlockTokens = hashBlockTokens
     }

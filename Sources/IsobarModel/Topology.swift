@@ -34,6 +34,15 @@ public struct Topology: Sendable, Equatable {
     public func node(_ id: NodeID) -> Node? { nodes.first { $0.name == id } }
     public func backend(_ id: BackendID) -> Backend? { backends.first { $0.name == id } }
     public func model(_ name: ModelName) -> ModelGroup? { models.first { $0.name == name } }
+
+    /// Whether `node` scrapes `backend`'s metrics itself: a node in a mesh scrapes its own region's engines
+    /// and those of regions without a gossiping node; the others' load reaches it by gossip (their own
+    /// networks may not even be reachable from it). A node outside any mesh scrapes every engine.
+    /// `gossips` tells which nodes take part in the gossip.
+    public func scrapes(_ backend: Backend, from node: Node, gossips: (Node) -> Bool) -> Bool {
+        guard gossips(node), backend.region != node.region else { return true }
+        return !nodes.contains { $0.region == backend.region && gossips($0) }
+    }
 }
 
 /// Mesh-wide settings.
@@ -294,7 +303,8 @@ public enum PolicyKind: String, Sendable, Equatable, CaseIterable {
 /// Routing settings of the whole mesh.
 public struct RoutingSettings: Sendable, Equatable {
     public var policy: PolicyKind
-    public var proximityHysteresisMs: Double
+    /// When traffic leaves the node's region and when it comes back, and how long sessions stay put.
+    public var proximity: ProximitySettings
     public var retries: RetrySettings
     public var timeouts: TimeoutSettings
     public var circuitBreaker: CircuitBreakerSettings
@@ -308,7 +318,7 @@ public struct RoutingSettings: Sendable, Equatable {
 
     public init(
         policy: PolicyKind = .isobar,
-        proximityHysteresisMs: Double = 50,
+        proximity: ProximitySettings = ProximitySettings(),
         retries: RetrySettings = RetrySettings(),
         timeouts: TimeoutSettings = TimeoutSettings(),
         circuitBreaker: CircuitBreakerSettings = CircuitBreakerSettings(),
@@ -318,7 +328,7 @@ public struct RoutingSettings: Sendable, Equatable {
         idleProbeSeconds: Double = 30
     ) {
         self.policy = policy
-        self.proximityHysteresisMs = proximityHysteresisMs
+        self.proximity = proximity
         self.retries = retries
         self.timeouts = timeouts
         self.circuitBreaker = circuitBreaker
@@ -326,6 +336,26 @@ public struct RoutingSettings: Sendable, Equatable {
         self.admission = admission
         self.debugHeader = debugHeader
         self.idleProbeSeconds = idleProbeSeconds
+    }
+}
+
+/// Routing between regions (`routing.proximity`).
+public struct ProximitySettings: Sendable, Equatable {
+    /// How much sooner, in milliseconds, a remote endpoint must be expected to answer (its RTT included)
+    /// than the best one of the node's region before traffic leaves the region.
+    public var hysteresisMs: Double
+    /// Whether the isobar policy sends traffic to other regions while the node's region can still serve
+    /// (by load, with the hysteresis); off, a region serves its own traffic while one of its deployments
+    /// is usable (data residency, egress cost).
+    public var spillOver: Bool
+    /// A session (the request's `user` field or `x-isobar-session` header) stays in the region that served
+    /// it while that region has a usable deployment, until it has been idle this long, in seconds.
+    public var sessionTTLSeconds: Double
+
+    public init(hysteresisMs: Double = 50, spillOver: Bool = true, sessionTTLSeconds: Double = 600) {
+        self.hysteresisMs = hysteresisMs
+        self.spillOver = spillOver
+        self.sessionTTLSeconds = sessionTTLSeconds
     }
 }
 

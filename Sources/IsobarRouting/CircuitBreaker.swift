@@ -94,6 +94,13 @@ public struct CircuitBreaker: Sendable, Equatable {
         outcomes = min(outcomes + 1, window)
     }
 
+    /// A health probe reached the backend again after it could not be reached: an open breaker skips the
+    /// rest of its cooldown and admits its one probe attempt now, so a backend back from an outage gets
+    /// traffic within a scrape interval, while a real call still decides whether it closes.
+    public mutating func reachedAgain() {
+        if case .open = state { state = .halfOpen(probing: false) }
+    }
+
     /// An attempt ended without an outcome (the client left): a probe in flight no longer is.
     public mutating func abandoned() {
         if state == .halfOpen(probing: true) { state = .halfOpen(probing: false) }

@@ -20,6 +20,8 @@ public struct PolicyCandidate: Sendable, Equatable {
     /// higher): decode attention reads all of them every step, so a new request's time per output token
     /// grows with it.
     public var kvTokens: Double
+    /// It is in another region than the node.
+    public var remote: Bool
 
     public init(
         index: Int,
@@ -28,7 +30,8 @@ public struct PolicyCandidate: Sendable, Equatable {
         expectedTTFT: Double = 0,
         cachedTokens: Int = 0,
         latency: Double = 0,
-        kvTokens: Double = 0
+        kvTokens: Double = 0,
+        remote: Bool = false
     ) {
         self.index = index
         self.inFlight = inFlight
@@ -37,6 +40,7 @@ public struct PolicyCandidate: Sendable, Equatable {
         self.cachedTokens = cachedTokens
         self.latency = latency
         self.kvTokens = kvTokens
+        self.remote = remote
     }
 }
 
@@ -218,7 +222,9 @@ public struct PeakEWMAPolicy: Policy {
 /// Among the endpoints within a small margin of that best time (a quarter of it, at least 20 ms), the
 /// one holding the fewest KV tokens wins, which keeps time per output token even. A request stays
 /// on the endpoint most likely holding its prompt prefix while that costs at most `affinityBudget`
-/// seconds more than the best endpoint.
+/// seconds more than the best endpoint. When the fastest is in the node's region, other regions' endpoints
+/// (already charged RTT and hysteresis) are left out of both: traffic leaves the region only for an
+/// endpoint that is plainly faster, never for a tie-break or a cached prefix.
 public struct IsobarPolicy: Policy {
     public init() {}
     public var kind: PolicyKind { .isobar }
@@ -236,11 +242,14 @@ public struct IsobarPolicy: Policy {
         let limit =
             candidates[fastest].expectedTTFT
             + max(Self.marginFloor, Self.marginShare * candidates[fastest].expectedTTFT)
+        let stayLocal = !candidates[fastest].remote
         let best = argmin(candidates, rng: &rng) {
-            $0.expectedTTFT <= limit ? $0.kvTokens + $0.expectedTTFT / (limit + 1) : .infinity
+            $0.expectedTTFT <= limit && !(stayLocal && $0.remote)
+                ? $0.kvTokens + $0.expectedTTFT / (limit + 1) : .infinity
         }
         var affine = -1
-        for (index, candidate) in candidates.enumerated() where candidate.cachedTokens > 0 {
+        for (index, candidate) in candidates.enumerated()
+        where candidate.cachedTokens > 0 && !(stayLocal && candidate.remote) {
             if affine < 0 || candidate.cachedTokens > candidates[affine].cachedTokens
                 || (candidate.cachedTokens == candidates[affine].cachedTokens
                     && candidate.expectedTTFT < candidates[affine].expectedTTFT)

@@ -68,27 +68,6 @@ extension Router {
         return (endpoints[b].lastSuccess ?? .zero) > failure || now - failure >= configuration.circuitBreaker.cooldown
     }
 
-    /// Fills `scratch` with the deployments to pick among: the usable ones in the node's region, else the
-    /// usable ones anywhere, else the admitted ones (an unreachable backend may have recovered), else none
-    /// (the request goes to the catch-all). Load-aware spill-over between regions comes with gossip; until
-    /// then a region serves its own traffic while it can.
-    mutating func preferReachable(_ candidates: [Int], group g: Int, now: Instant) {
-        scratch.removeAll(keepingCapacity: true)
-        var usableAnywhere = 0
-        for d in candidates {
-            let b = groups[g].backendOf[d]
-            guard isUsable(index: b, now: now) else { continue }
-            usableAnywhere += 1
-            if endpoints[b].isLocal { scratch.append(d) }
-        }
-        guard scratch.isEmpty else { return }
-        if usableAnywhere > 0 {
-            for d in candidates where isUsable(index: groups[g].backendOf[d], now: now) { scratch.append(d) }
-        } else {
-            for d in candidates where isAdmitted(index: groups[g].backendOf[d], now: now) { scratch.append(d) }
-        }
-    }
-
     /// Removes from `scratch` the deployments whose endpoint already has `maxQueuePerEndpoint` requests
     /// waiting for their first token (this node's, plus other clients' queue from a fresh scrape: an
     /// endpoint whose scrapes stopped is not held full forever by its last sample).
@@ -240,6 +219,9 @@ extension Router {
         let context = estimateContext(group: g)
         views.removeAll(keepingCapacity: true)
         let backendOf = groups[g].backendOf
+        // Remote candidates competing with local ones must beat them by the hysteresis.
+        let mixed = estimates && scratch.contains { endpoints[backendOf[$0]].isLocal } && spillsOver(group: g)
+        let hysteresis = mixed ? hysteresisSeconds : 0
         // Through a buffer pointer: endpoints are read in place, never copied, once per candidate.
         endpoints.withUnsafeBufferPointer { endpoints in
             for d in scratch where !estimates {
@@ -249,15 +231,17 @@ extension Router {
                 let b = backendOf[d]
                 let endpoint = endpoints.baseAddress! + b
                 let estimate = Self.expectedTTFT(endpoint, request: request, context: context, now: now)
+                let remote = !endpoint.pointee.isLocal
                 views.append(
                     PolicyCandidate(
                         index: b,
                         inFlight: endpoint.pointee.requests,
                         outstandingTokens: estimate.outstanding,
-                        expectedTTFT: estimate.ttft,
+                        expectedTTFT: estimate.ttft + (remote ? hysteresis : 0),
                         cachedTokens: estimate.cached,
                         latency: Self.peakLatency(endpoint, now: now),
-                        kvTokens: estimate.kvTokens
+                        kvTokens: estimate.kvTokens,
+                        remote: remote
                     )
                 )
             }
@@ -312,6 +296,7 @@ extension Router {
         endpoints[b].prefillTokens += uncached
         endpoints[b].decodeTokens += output
         endpoints[b].kvTokens += request.promptTokens + output / 2
+        pin(request.session, to: b, now: now)
         if !request.prefixHashes.isEmpty {
             endpoints[b].prefixes.insert(request.prefixHashes, blockTokens: request.hashBlockTokens)
         }

@@ -14,6 +14,8 @@ public struct RoutingConfiguration: Sendable, Equatable {
     public var circuitBreaker: CircuitBreakerSettings
     /// Round-trip time from this node's region to another, in seconds (the isobar policy adds it).
     public var regionRTT: [RegionID: Double]
+    /// Spill-over to other regions, its hysteresis, and session stickiness.
+    public var proximity: ProximitySettings
     /// Fill `RouteDecision.candidates` with every candidate and its load (for the decision trace log and
     /// the debug header); off, decisions carry only the pick, which keeps a decision cheap.
     public var explainsDecisions: Bool
@@ -27,6 +29,7 @@ public struct RoutingConfiguration: Sendable, Equatable {
         admission: AdmissionSettings = AdmissionSettings(),
         circuitBreaker: CircuitBreakerSettings = CircuitBreakerSettings(),
         regionRTT: [RegionID: Double] = [:],
+        proximity: ProximitySettings = ProximitySettings(),
         explainsDecisions: Bool = false
     ) {
         self.policy = policy
@@ -37,6 +40,7 @@ public struct RoutingConfiguration: Sendable, Equatable {
         self.admission = admission
         self.circuitBreaker = circuitBreaker
         self.regionRTT = regionRTT
+        self.proximity = proximity
         self.explainsDecisions = explainsDecisions
     }
 
@@ -49,6 +53,7 @@ public struct RoutingConfiguration: Sendable, Equatable {
             balancing: topology.routing.balancing,
             admission: topology.routing.admission,
             circuitBreaker: topology.routing.circuitBreaker,
+            proximity: topology.routing.proximity,
             explainsDecisions: explainsDecisions || topology.routing.debugHeader
         )
     }
@@ -90,6 +95,8 @@ public struct Router: Sendable {
     /// What other nodes gossiped (`Router+Gossip`), and each node's region.
     var peers: [NodeID: PeerReport] = [:]
     let nodeRegions: [NodeID: RegionID]
+    /// The region each recent session was last served in (`Router+Proximity`).
+    var sessions = SessionPins()
 
     /// A model group with its deployments numbered, and what the node learns of its requests.
     struct Group {
@@ -494,13 +501,15 @@ public struct Router: Sendable {
 
     /// A health probe of `backend` (a metrics scrape, or `GET /v1/models` of an idle provider) reached it
     /// or not. An unreachable backend is passed over while others can serve, as after a failed call; a
-    /// reachable one is usable again. Breakers are left to real traffic: only a real call can show that
-    /// completions work.
+    /// reachable one is usable again, and if its breaker is open it admits its probe attempt at once
+    /// (`CircuitBreaker.reachedAgain`). Closing a breaker is left to real traffic: only a real call can
+    /// show that completions work.
     public mutating func probed(_ backend: BackendID, reachable: Bool, now: Instant) {
         guard let b = backendIndex[backend] else { return }
         if reachable {
             if let failure = endpoints[b].lastFailure, (endpoints[b].lastSuccess ?? .zero) <= failure {
                 endpoints[b].lastSuccess = now
+                endpoints[b].breaker.reachedAgain()
             }
         } else {
             endpoints[b].lastFailure = now
@@ -540,7 +549,7 @@ public struct Router: Sendable {
         rng: inout some RandomNumberGenerator
     ) -> RouteAction {
         let g = requests[id]!.group
-        preferReachable(candidates, group: g, now: now)
+        preferReachable(candidates, group: g, now: now, pinned: pinnedRegion(requests[id]!.profile.session, now: now))
         if scratch.isEmpty {
             // Every deployment is out (breakers open, paused): the fallbacks serve, else the catch-all.
             return nextFallback(id, reason: "unavailable", now: now, rng: &rng)

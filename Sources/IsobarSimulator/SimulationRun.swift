@@ -10,6 +10,10 @@ import IsobarRouting
 /// completion travel half the RTT back. Failures (a backend down, a partition) are reported to the router,
 /// which retries or fails over exactly as the gateway does. Memory grows with requests in flight, not
 /// with requests served.
+///
+/// The nodes form a mesh as gateway nodes do: each scrapes the engines of its own region (and of regions
+/// without a node) and learns the rest from its peers' load and health digests, published once a second
+/// and arriving half an RTT later; a peer not heard from for `suspectAfter` is suspect (partitions).
 struct SimulationRun {
     // MARK: Fleet and gateways
     let scenario: Scenario
@@ -43,6 +47,15 @@ struct SimulationRun {
     var heldSlots: [RequestID: Int] = [:]
     /// Engine counters as each node saw them at its last scrape, for rates.
     var lastScraped: [[EngineCounters]] = []
+    /// The backends each node scrapes itself (`Topology.scrapes`); the rest it learns by gossip.
+    let scrapedBy: [[Int]]
+    /// The engines whose gauges each node's load digest carries: those of its own region.
+    let reports: [Set<BackendID>]
+    /// Each node's latest digests, and when it published them.
+    var published: [(load: LoadDigest, health: HealthDigest, at: Double)?]
+    /// When each node (row) last heard from each peer (column), and whether it holds the peer suspect.
+    var heardFrom: [[Double]]
+    var suspects: [[Bool]]
 
     // MARK: Results
     var result: PolicyResult
@@ -78,8 +91,12 @@ struct SimulationRun {
         case stepDone(backend: Int, epoch: Int)
         case fault(index: Int, starts: Bool)
         case sample
-        /// Gateway node `node` scrapes every engine.
+        /// Gateway node `node` scrapes the engines it watches.
         case scrape(node: Int)
+        /// Gateway node `node` publishes its digests to its peers.
+        case publish(node: Int)
+        /// The digests `from` published reach `to`.
+        case digestArrives(from: Int, to: Int)
         /// A held request's hold may have run out: ask the router of `node`.
         case holdExpiry(node: Int)
     }
@@ -123,6 +140,13 @@ struct SimulationRun {
         routerRandom = topology.nodes.map { _ in Xoshiro256(seed: seeds.next()) }
         nodeRegion = topology.nodes.map(\.region)
         nodesOfRegion = Dictionary(grouping: topology.nodes.indices, by: { topology.nodes[$0].region })
+        scrapedBy = topology.nodes.map { node in
+            topology.backends.indices.filter { topology.scrapes(topology.backends[$0], from: node) { _ in true } }
+        }
+        reports = topology.nodes.map { node in Set(topology.backends.filter { $0.region == node.region }.map(\.name)) }
+        published = Array(repeating: nil, count: topology.nodes.count)
+        heardFrom = Array(repeating: Array(repeating: 0, count: topology.nodes.count), count: topology.nodes.count)
+        suspects = Array(repeating: Array(repeating: false, count: topology.nodes.count), count: topology.nodes.count)
         sources = []
         for index in scenario.workloads.indices {
             sources.append(try RequestSource(scenario: scenario, workloadIndex: index, traces: traces))
@@ -151,6 +175,9 @@ struct SimulationRun {
         for node in routers.indices {
             // Nodes scrape out of phase with each other, as independent processes do.
             queue.schedule(at: interval * Double(node + 1) / Double(routers.count), .scrape(node: node))
+            if routers.count > 1 {
+                queue.schedule(at: Self.gossipInterval * Double(node + 1) / Double(routers.count), .publish(node: node))
+            }
         }
         var handled = 0
         while let (time, event) = queue.pop() {
@@ -180,6 +207,8 @@ struct SimulationRun {
         case .fault(let index, let starts): apply(scenario.faults[index], starts: starts)
         case .sample: sample()
         case .scrape(let node): scrape(node)
+        case .publish(let node): publish(node)
+        case .digestArrives(let from, let to): digestArrives(from: from, to: to)
         case .holdExpiry(let node): releaseHeld(node)
         }
     }
@@ -260,7 +289,7 @@ struct SimulationRun {
         let from = nodeRegion[requests[slot].node]
         let oneWay = scenario.network.rtt(from, backends[backend].region) / 2
         let generation = requests[slot].generation
-        if partitions[RegionPair(from, backends[backend].region), default: 0] > 0, from != backends[backend].region {
+        if isPartitioned(from, backends[backend].region) {
             let timeout = scenario.topology.routing.timeouts.connectMs / 1000
             requests[slot].pendingFailure = .timeout(.connect)
             queue.schedule(at: now + timeout, .attemptFailed(slot: slot, generation: generation))
@@ -483,11 +512,17 @@ struct SimulationRun {
         String(slot) + ":" + String(requests[slot].generation)
     }
 
-    /// Node `node` scrapes every engine, as a gateway's scraper does: gauges as they are now, counters as
-    /// rates since its previous scrape.
+    /// Node `node` scrapes the engines it watches, as a gateway's scraper does: gauges as they are now,
+    /// counters as rates since its previous scrape; a scrape that cannot reach its engine (down, or
+    /// across a partition) tells the router so, and one that can tells it the engine is back.
     private mutating func scrape(_ node: Int) {
         let interval = scenario.scrapeIntervalSeconds
-        for backend in backends.indices where !down[backend] {
+        for backend in scrapedBy[node] {
+            let name = backends[backend].name
+            guard !down[backend], !isPartitioned(nodeRegion[node], backends[backend].region) else {
+                routers[node].probed(name, reachable: false, now: instant)
+                continue
+            }
             let engine = engines[backend]
             let counters = engine.counters
             let before = lastScraped[node][backend]
@@ -503,9 +538,56 @@ struct SimulationRun {
                 kvBlockSize: engine.profile.blockSize,
                 kvBlocks: engine.profile.numBlocks
             )
-            routers[node].scraped(backends[backend].name, sample, now: instant)
+            routers[node].scraped(name, sample, now: instant)
+            routers[node].probed(name, reachable: true, now: instant)
         }
         if hasWork { queue.schedule(at: now + interval, .scrape(node: node)) }
+    }
+
+    // MARK: - Gossip
+
+    /// How often a node publishes its digests, in seconds: the gossip instance publishes a change at most
+    /// once a second.
+    static let gossipInterval = 1.0
+    /// A peer not heard from this long is suspect (its reports stop counting), as the gossip's failure
+    /// detector would have it after a probe round and the suspicion timeout.
+    static let suspectAfter = 5.0
+
+    /// Node `node` publishes its load digest (gauges of its region's engines, its ledger) and health
+    /// digest; each peer receives them half an RTT later, unless a partition lies between.
+    private mutating func publish(_ node: Int) {
+        published[node] = (
+            routers[node].loadDigest(reporting: reports[node], now: instant),
+            routers[node].healthDigest(now: instant),
+            now
+        )
+        for peer in routers.indices where peer != node {
+            if now - heardFrom[node][peer] > Self.suspectAfter, !suspects[node][peer] {
+                suspects[node][peer] = true
+                routers[node].peerSuspected(scenario.topology.nodes[peer].name, true)
+            }
+            guard !isPartitioned(nodeRegion[node], nodeRegion[peer]) else { continue }
+            let delay = min(scenario.network.rtt(nodeRegion[node], nodeRegion[peer]) / 2, 0.9 * Self.gossipInterval)
+            queue.schedule(at: now + delay, .digestArrives(from: node, to: peer))
+        }
+        if hasWork { queue.schedule(at: now + Self.gossipInterval, .publish(node: node)) }
+    }
+
+    private mutating func digestArrives(from: Int, to: Int) {
+        guard let digests = published[from] else { return }
+        let origin = scenario.topology.nodes[from].name
+        heardFrom[to][from] = now
+        if suspects[to][from] {
+            suspects[to][from] = false
+            routers[to].peerSuspected(origin, false)
+        }
+        let age = Duration.milliseconds((now - digests.at) * 1000)
+        routers[to].gossiped(digests.load, from: origin, age: age, now: instant)
+        routers[to].gossiped(digests.health, from: origin)
+    }
+
+    private func isPartitioned(_ a: RegionID, _ b: RegionID) -> Bool {
+        a != b && partitions[RegionPair(a, b), default: 0] > 0
     }
 
     /// Lets the router of `node` plan (or refuse) the requests it holds, now that capacity may have freed.

@@ -349,7 +349,7 @@ struct TopologyDiagnosticsTests {
                   retries: {attempts: 11, backoff_base_ms: 500, backoff_max_ms: 100}
                   timeouts: {connect_ms: 0}
                   circuit_breaker: {consecutive_failures: 0, cooldown_s: -1, window: 1, error_rate: 1.5}
-                  proximity: {hysteresis_ms: -5}
+                  proximity: {hysteresis_ms: -5, session_ttl_s: -1, spill_over: sometimes}
                 catch_all: {retry_after_s: -1}
                 limits: {max_request_body_bytes: 512}
                 """
@@ -363,7 +363,9 @@ struct TopologyDiagnosticsTests {
                 "test.yaml:12: routing.circuit_breaker.cooldown_s: must be greater than 0, got -1",
                 "test.yaml:12: routing.circuit_breaker.window: must be from 2 to 64 attempts, got 1",
                 "test.yaml:12: routing.circuit_breaker.error_rate: must be above 0 and at most 1, got 1.5",
+                "test.yaml:13: routing.proximity.spill_over: expected true or false, got a string",
                 "test.yaml:13: routing.proximity.hysteresis_ms: must not be negative, got -5",
+                "test.yaml:13: routing.proximity.session_ttl_s: must not be negative, got -1",
                 "test.yaml:14: catch_all.retry_after_s: must be from 0 to 3600 seconds, got -1",
                 "test.yaml:15: limits.max_request_body_bytes: must be from 1024 to 1073741824 bytes (1 KiB to 1 GiB), "
                     + "got 512",

@@ -59,7 +59,7 @@ struct TopologyLoaderTests {
             deployments: [{backend: emu-fixed}]
         routing:
           policy: round-robin
-          proximity: {hysteresis_ms: 20}
+          proximity: {hysteresis_ms: 20, spill_over: false, session_ttl_s: 120}
           retries: {attempts: 3, backoff_base_ms: 100, backoff_max_ms: 1000}
           timeouts: {connect_ms: 1000, first_token_ms: 5000, idle_ms: 10000, total_ms: 60000}
           circuit_breaker: {consecutive_failures: 3, cooldown_s: 12.5}
@@ -156,7 +156,7 @@ struct TopologyLoaderTests {
             topology.routing
                 == RoutingSettings(
                     policy: .roundRobin,
-                    proximityHysteresisMs: 20,
+                    proximity: ProximitySettings(hysteresisMs: 20, spillOver: false, sessionTTLSeconds: 120),
                     retries: RetrySettings(attempts: 3, backoffBaseMs: 100, backoffMaxMs: 1000),
                     timeouts: TimeoutSettings(connectMs: 1000, firstTokenMs: 5000, idleMs: 10000, totalMs: 60000),
                     circuitBreaker: CircuitBreakerSettings(consecutiveFailures: 3, cooldownSeconds: 12.5)
