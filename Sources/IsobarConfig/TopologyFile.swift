@@ -77,7 +77,7 @@ struct NodeFile {
 struct BackendFile {
     static let keys = [
         "name", "region", "engine", "url", "metrics_url", "api_key_env", "api_key_file", "models", "capacity", "price",
-        "emulate", "replicas", "timeouts",
+        "emulate", "replicas", "timeouts", "reachable_from",
     ]
 
     var location: Location
@@ -94,9 +94,11 @@ struct BackendFile {
     var emulate: EmulateFile?
     var replicas: Sourced<Int>?
     var timeouts: Fields?
+    var reachableFrom: Sourced<String>?
 
     init?(_ value: YAMLValue) {
         guard let fields = value.fields(Self.keys) else { return nil }
+        reachableFrom = fields.string("reachable_from")
         location = fields.location
         name = fields.string("name")
         region = fields.string("region")

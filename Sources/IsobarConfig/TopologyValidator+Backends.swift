@@ -29,6 +29,7 @@ extension TopologyValidator {
         let models = servedModels(backend, engine: engine)
         let emulate = emulateSettings(backend, engine: engine)
         let timeouts = checkTimeouts(backend.timeouts)
+        let reach = backend.reachableFrom.map { choice($0, "reachable_from") as Reach? } ?? .anywhere
         checkReplicas(backend, engine: engine)
         guard log.count == before, let name, let region, let url else { return nil }
         return Backend(
@@ -42,7 +43,8 @@ extension TopologyValidator {
             capacity: capacity,
             price: price,
             emulate: emulate,
-            timeouts: timeouts
+            timeouts: timeouts,
+            reach: reach ?? .anywhere
         )
     }
 

@@ -61,6 +61,7 @@ final class Exchange {
             maxTokens: fields.maxTokens,
             promptTokens: fields.promptTokensEstimate,
             session: request.head.headers.first(name: "x-isobar-session") ?? fields.user,
+            forwarded: request.head.headers.contains(name: Self.hopHeader),
             prefixHashes: request.body.withUnsafeReadableBytes { fields.prefixHashes(in: $0) },
             hashBlockTokens: RequestFields.prefixBlockBytes / 4
         )
@@ -90,6 +91,11 @@ final class Exchange {
         let budget = TimeAmount.nanoseconds(core.budget(for: profile.model).nanoseconds)
         totalTimer = eventLoop.assumeIsolated().scheduleTask(in: budget) { self.totalTimeout() }
         if core.answers != nil, profile.stream { captured = [] }
+        if profile.forwarded, let sender = clientHeaders.first(name: Self.hopHeader) {
+            // Labelled by the sender only when it is a node of the topology (clients cannot grow the metric).
+            let known = core.topology.node(NodeID(sender)) != nil
+            core.metrics.forwarded("in", node: known ? sender : "unknown")
+        }
         if core.mayHold { core.registerHeld(profile.id, NIOLoopBound(self, eventLoop: eventLoop)) }
         let action = core.withRouter { router, rng in
             router.requestArrived(profile, now: MonotonicClock.now(), rng: &rng)
@@ -150,27 +156,43 @@ final class Exchange {
         }
     }
 
-    /// Starts one attempt on a pooled connection.
+    /// Marks a request one node forwarded to another (its value names the sender); a request carrying it
+    /// is never forwarded again.
+    static let hopHeader = "x-isobar-hop"
+
+    /// Starts one attempt on a pooled connection: to the backend, or through the node of its region the
+    /// plan names (the client's own request, in its own dialect, with the hop header; the answer is
+    /// relayed as it arrives, stream or not).
     private func send(_ plan: AttemptPlan) {
-        guard let backend = core.backends[plan.deployment.backend] else {
+        guard var backend = core.backends[plan.deployment.backend] else {
             preconditionFailure("router planned an attempt on unknown backend \(plan.deployment.backend)")
         }
         lastBackend = backend.name
+        var deployment = plan.deployment
+        if let via = plan.via {
+            guard let peer = core.topology.node(via) else {
+                preconditionFailure("router planned a hop through unknown node \(via)")
+            }
+            backend = Self.hop(to: peer, for: backend, operation: operation)
+            deployment = Deployment(backend: backend.name, model: fields.model)
+            core.metrics.forwarded("out", node: via.rawValue)
+        }
         core.metrics.picked(backend: backend.name.rawValue, reason: plan.decision.pick)
         if core.topology.routing.debugHeader { reply.route = Self.explain(plan) }
         logDecision(plan)
-        let upstream: UpstreamRequest
+        var upstream: UpstreamRequest
         do {
             upstream = try UpstreamRequest.make(
                 operation: operation,
                 clientBody: clientBody,
                 fields: fields,
                 clientHeaders: clientHeaders,
-                deployment: plan.deployment,
+                deployment: deployment,
                 backend: backend,
                 requestID: reply.requestID,
                 allocator: reply.writer.allocator
             )
+            if plan.via != nil { upstream.head.headers.add(name: Self.hopHeader, value: core.node.name.rawValue) }
         } catch {
             core.withRouter { router, _ in router.abandoned(plan.attempt, now: MonotonicClock.now()) }
             fail(GatewayError(.invalidRequest, error.message, param: error.param), retryAfter: nil, retriesSpent: false)
@@ -178,6 +200,22 @@ final class Exchange {
         }
         let attempt = Attempt(plan: plan, backend: backend, upstream: upstream)
         send(attempt, freshConnection: false)
+    }
+
+    /// The upstream a hop to `peer` is: the peer's HTTP address (its `listen` host, or its gossip host when
+    /// it listens on every interface), speaking the client's dialect, under the backend's name (so its
+    /// metrics and breaker stay the backend's) and with the backend's timeouts.
+    static func hop(to peer: Node, for backend: Backend, operation: Operation) -> Backend {
+        var host = peer.listen.host
+        if ["0.0.0.0", "::", "[::]", ""].contains(host), let gossip = peer.gossip { host = gossip.host }
+        return Backend(
+            name: backend.name,
+            region: peer.region,
+            engine: operation == .messages ? .anthropic : .openAICompatible,
+            url: UpstreamURL(tls: false, host: host, port: peer.listen.port),
+            models: [],
+            timeouts: backend.timeouts
+        )
     }
 
     /// Sends an attempt's request on a pooled (or a new) connection and starts its first-token timer.

@@ -49,11 +49,16 @@ final class GatewayCore: Sendable {
         let tls = try NIOSSLContext(configuration: .makeClientConfiguration())
         self.pools = EventLoopPools(group: group, tlsContext: tls)
         var seed = SystemRandomNumberGenerator()
-        let router = Router(
+        var router = Router(
             topology: topology,
             node: node.name,
             configuration: RoutingConfiguration(topology: topology, explainsDecisions: logger.logLevel <= .trace)
         )
+        // Outside a mesh no gossip says who is up: every node of the topology is taken to be, so a request
+        // for a backend only its region reaches can still be forwarded there (a failed hop fails over).
+        if node.gossip == nil {
+            for peer in topology.nodes where peer.name != node.name { router.peerSuspected(peer.name, false) }
+        }
         self.routing = Mutex(RoutingState(router: router, rng: Xoshiro256(seed: seed.next())))
         self.requestPrefix = String(seed.next() & 0xFFFF_FFFF, radix: 16)
         let created = Int(time(nil))
@@ -117,6 +122,9 @@ final class GatewayCore: Sendable {
             router.probed(backend, reachable: report.reachable, now: now)
         }
     }
+
+    /// Whether this node can open connections to `backend` (else it forwards to the backend's region).
+    func reaches(_ backend: Backend) -> Bool { backend.reach == .anywhere || backend.region == node.region }
 
     /// Whether this node scrapes `backend`'s metrics (`Topology.scrapes`).
     func scrapes(_ backend: Backend) -> Bool { topology.scrapes(backend, from: node) { $0.gossip != nil } }

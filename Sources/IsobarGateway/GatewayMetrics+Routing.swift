@@ -44,6 +44,12 @@ extension GatewayMetrics {
         "total",
         "Attempts sent again to the same backend after a backoff, by backend and the failure before"
     )
+    nonisolated(unsafe) static let forwards = name(
+        "forwarded_requests",
+        "total",
+        "Requests forwarded to a node of another region (direction out, by that node) or received from one "
+            + "(direction in), for backends only their own region reaches"
+    )
     nonisolated(unsafe) static let fallbacks = name(
         "fallbacks",
         "total",
@@ -102,6 +108,10 @@ extension GatewayMetrics {
     }
 
     /// An attempt was sent to `backend`, picked for `reason`.
+    func forwarded(_ direction: String, node: String) {
+        registry.makeCounter(descriptor: Self.forwards, labels: [("direction", direction), ("node", node)]).increment()
+    }
+
     func picked(backend: String, reason: PickReason) {
         registry.makeCounter(descriptor: Self.picks, labels: [("backend", backend), ("reason", reason.rawValue)])
             .increment()

@@ -24,6 +24,8 @@ public struct RequestProfile: Sendable, Equatable {
     /// The session the request belongs to (the `x-isobar-session` header, else the `user` field): a
     /// session stays in the region that served it while that region can (`ProximitySettings`).
     public var session: String?
+    /// Another node forwarded the request here (`x-isobar-hop`): it must not be forwarded again.
+    public var forwarded: Bool
     /// Hashes of the prompt's consecutive prefix blocks, each covering `hashBlockTokens` tokens and
     /// chained (a block's hash depends on every block before it), for prefix affinity.
     public var prefixHashes: [UInt64]
@@ -37,6 +39,7 @@ public struct RequestProfile: Sendable, Equatable {
         maxTokens: Int? = nil,
         promptTokens: Int = 0,
         session: String? = nil,
+        forwarded: Bool = false,
         prefixHashes: [UInt64] = [],
         hashBlockTokens: Int = 512
     ) {
@@ -47,6 +50,7 @@ public struct RequestProfile: Sendable, Equatable {
         self.maxTokens = maxTokens
         self.promptTokens = promptTokens
         self.session = session
+        self.forwarded = forwarded
         self.prefixHashes = prefixHashes
         self.hashBlockTokens = hashBlockTokens
     }

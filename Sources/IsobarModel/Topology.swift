@@ -37,10 +37,13 @@ public struct Topology: Sendable, Equatable {
 
     /// Whether `node` scrapes `backend`'s metrics itself: a node in a mesh scrapes its own region's engines
     /// and those of regions without a gossiping node; the others' load reaches it by gossip (their own
-    /// networks may not even be reachable from it). A node outside any mesh scrapes every engine.
-    /// `gossips` tells which nodes take part in the gossip.
+    /// networks may not even be reachable from it). A node outside any mesh scrapes every engine it can
+    /// reach (not another region's `reachable_from: region` ones). `gossips` tells which nodes take part
+    /// in the gossip.
     public func scrapes(_ backend: Backend, from node: Node, gossips: (Node) -> Bool) -> Bool {
-        guard gossips(node), backend.region != node.region else { return true }
+        guard backend.region != node.region else { return true }
+        guard backend.reach == .anywhere else { return false }
+        guard gossips(node) else { return true }
         return !nodes.contains { $0.region == backend.region && gossips($0) }
     }
 }
@@ -79,6 +82,15 @@ public struct Node: Sendable, Equatable {
         self.listen = listen
         self.gossip = gossip
     }
+}
+
+/// Which gateway nodes can open connections to a backend (`reachable_from`).
+public enum Reach: String, Sendable, Equatable, CaseIterable {
+    /// Every node (a public provider, or a network every region reaches).
+    case anywhere
+    /// Only the nodes of the backend's own region (a private network): other regions' nodes forward
+    /// their requests for it to a node of that region.
+    case region
 }
 
 /// The kind of server behind a backend.
@@ -124,6 +136,8 @@ public struct Backend: Sendable, Equatable {
     /// Timeouts of calls to this backend, over `routing.timeouts` (a model's own override these); its
     /// `totalMs` caps one attempt here.
     public var timeouts: TimeoutOverrides
+    /// Which nodes can reach it.
+    public var reach: Reach
 
     public init(
         name: BackendID,
@@ -136,7 +150,8 @@ public struct Backend: Sendable, Equatable {
         capacity: Capacity = Capacity(),
         price: Price = Price(),
         emulate: EmulateSettings? = nil,
-        timeouts: TimeoutOverrides = TimeoutOverrides()
+        timeouts: TimeoutOverrides = TimeoutOverrides(),
+        reach: Reach = .anywhere
     ) {
         self.name = name
         self.region = region
@@ -149,6 +164,7 @@ public struct Backend: Sendable, Equatable {
         self.price = price
         self.emulate = emulate
         self.timeouts = timeouts
+        self.reach = reach
     }
 
     /// The protocol the gateway speaks to this backend.

@@ -5,6 +5,8 @@ import IsobarModel
 struct Endpoint: Sendable {
     let backend: Backend
     let isLocal: Bool
+    /// Only the nodes of its region reach it, and this node is not one: requests go through a peer there.
+    let needsHop: Bool
     /// Seconds from the node to the endpoint's region and back (zero within the node's region): the
     /// configured figure until gossip measures it.
     var rtt: Double
@@ -71,6 +73,7 @@ struct Endpoint: Sendable {
     init(backend: Backend, isLocal: Bool, rtt: Double, breaker: CircuitBreaker) {
         self.backend = backend
         self.isLocal = isLocal
+        needsHop = !isLocal && backend.reach == .region
         self.rtt = isLocal ? 0 : rtt
         self.breaker = breaker
         prefillRate = backend.capacity.prefillTokensPerSecond ?? Self.defaultPrefillRate

@@ -16,6 +16,10 @@ public struct AttemptPlan: Sendable, Equatable {
     public var timeouts: TimeoutSettings
     /// The backend's own `timeouts.total_ms`: the longest this one attempt may take.
     public var attemptLimit: Duration?
+    /// The node of the backend's region to forward the request to, when only that region reaches the
+    /// backend (`reachable_from: region`); nil to call the backend directly. The node routes it among
+    /// its own region's deployments and never forwards it again.
+    public var via: NodeID?
     /// What the policy saw and why it picked this deployment (for the decision trace).
     public var decision: RouteDecision
 }

@@ -61,6 +61,8 @@ extension Router {
     /// found unreachable within the cooldown (unless a call succeeded since).
     func isUsable(index b: Int, now: Instant) -> Bool {
         guard isAdmitted(index: b, now: now) else { return false }
+        // Reached only from its region: through a live node there, or not at all.
+        guard hasRoute(to: b) else { return false }
         // Another region's endpoint its own nodes cannot use is passed over unless this node reached it
         // since they said so.
         if endpoints[b].reportedDown, !endpoints[b].isLocal, endpoints[b].lastSuccess == nil { return false }
@@ -301,6 +303,10 @@ extension Router {
             endpoints[b].prefixes.insert(request.prefixHashes, blockTokens: request.hashBlockTokens)
         }
         let state = requests[id]!
+        var via: NodeID?
+        if endpoints[b].needsHop, let peers = livePeers[endpoints[b].backend.region], !peers.isEmpty {
+            via = peers[Int(rng.next() % UInt64(peers.count))]
+        }
         requests[id]!.attemptsMade += 1
         if !state.tried.contains(deployment) { requests[id]!.tried.append(deployment) }
         let explained: [CandidateView] =
@@ -322,6 +328,7 @@ extension Router {
             deadline: state.deadline,
             timeouts: groups[g].timeouts[deployment],
             attemptLimit: endpoints[b].backend.timeouts.totalMs.map { .milliseconds($0) },
+            via: via,
             decision: RouteDecision(
                 policy: policies[g].kind,
                 candidates: explained,

@@ -52,10 +52,13 @@ extension Router {
         tallyPeers()
     }
 
-    /// A peer turned suspect (or alive again): a suspect's ledger and health reports stop counting, and
-    /// gauge readings it brought age like scrapes (so they go stale in seconds) until it refutes.
+    /// A peer turned suspect (or is alive, newly met or again): a suspect's ledger and health reports stop
+    /// counting, gauge readings it brought age like scrapes (so they go stale in seconds) until it
+    /// refutes, and requests are not forwarded through it.
     public mutating func peerSuspected(_ origin: NodeID, _ suspect: Bool) {
-        guard var report = peers[origin], report.suspect != suspect else { return }
+        guard origin != node, nodeRegions[origin] != nil else { return }
+        var report = peers[origin] ?? PeerReport(suspect: !suspect)
+        guard report.suspect != suspect else { return }
         report.suspect = suspect
         peers[origin] = report
         for b in endpoints.indices where endpoints[b].sampleFrom == origin {
@@ -97,6 +100,11 @@ extension Router {
                 if entry.state.rawValue >= HealthDigest.State.paused.rawValue { down[b] += 1 }
             }
         }
+        livePeers.removeAll(keepingCapacity: true)
+        for (origin, report) in peers where !report.suspect {
+            if let region = nodeRegions[origin] { livePeers[region, default: []].append(origin) }
+        }
+        for region in livePeers.keys { livePeers[region]!.sort() }
         for b in endpoints.indices {
             endpoints[b].peerRequests = requests[b]
             endpoints[b].peerPrefillTokens = prefill[b]

@@ -17,12 +17,19 @@ extension Router {
     ///    remote ones whose load is known;
     /// 3. else the usable ones anywhere, else the admitted ones (an unreachable backend may have
     ///    recovered), else none (the request goes to the catch-all).
-    mutating func preferReachable(_ candidates: [Int], group g: Int, now: Instant, pinned: RegionID? = nil) {
+    /// A `forwarded` request is never given a deployment this node could reach only through another hop.
+    mutating func preferReachable(
+        _ candidates: [Int],
+        group g: Int,
+        now: Instant,
+        pinned: RegionID? = nil,
+        forwarded: Bool = false
+    ) {
         scratch.removeAll(keepingCapacity: true)
         let backendOf = groups[g].backendOf
         var usableAnywhere = 0
         var pinnedUsable = false
-        for d in candidates {
+        for d in candidates where !(forwarded && endpoints[backendOf[d]].needsHop) {
             let b = backendOf[d]
             guard isUsable(index: b, now: now) else { continue }
             usableAnywhere += 1
@@ -32,7 +39,9 @@ extension Router {
         if pinnedUsable {
             scratch.removeAll(keepingCapacity: true)
             for d in candidates where endpoints[backendOf[d]].backend.region == pinned {
-                if isUsable(index: backendOf[d], now: now) { scratch.append(d) }
+                if isUsable(index: backendOf[d], now: now), !(forwarded && endpoints[backendOf[d]].needsHop) {
+                    scratch.append(d)
+                }
             }
             return
         }
@@ -41,18 +50,24 @@ extension Router {
             let staleAfter = configuration.balancing.staleAfter
             for d in candidates where !endpoints[backendOf[d]].isLocal {
                 let e = endpoints[backendOf[d]]
-                guard e.backend.metricsURL == nil || e.freshSample(at: now, staleAfter: staleAfter) != nil else {
-                    continue
-                }
+                guard e.backend.metricsURL == nil || e.freshSample(at: now, staleAfter: staleAfter) != nil,
+                    !(forwarded && e.needsHop)
+                else { continue }
                 if isUsable(index: backendOf[d], now: now) { scratch.append(d) }
             }
             return
         }
-        if usableAnywhere > 0 {
-            for d in candidates where isUsable(index: backendOf[d], now: now) { scratch.append(d) }
-        } else {
-            for d in candidates where isAdmitted(index: backendOf[d], now: now) { scratch.append(d) }
+        for d in candidates where !(forwarded && endpoints[backendOf[d]].needsHop) {
+            let b = backendOf[d]
+            if usableAnywhere > 0 ? isUsable(index: b, now: now) : isAdmitted(index: b, now: now) && hasRoute(to: b) {
+                scratch.append(d)
+            }
         }
+    }
+
+    /// Whether this node can send to endpoint `b` at all: directly, or through a live node of its region.
+    func hasRoute(to b: Int) -> Bool {
+        !endpoints[b].needsHop || !(livePeers[endpoints[b].backend.region]?.isEmpty ?? true)
     }
 
     /// Whether group `g` sends traffic to other regions by load: its policy weighs RTT (isobar) and

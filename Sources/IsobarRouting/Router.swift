@@ -95,6 +95,8 @@ public struct Router: Sendable {
     /// What other nodes gossiped (`Router+Gossip`), and each node's region.
     var peers: [NodeID: PeerReport] = [:]
     let nodeRegions: [NodeID: RegionID]
+    /// The live peers of each region, sorted (forwarding targets; `Router+Gossip`).
+    var livePeers: [RegionID: [NodeID]] = [:]
     /// The region each recent session was last served in (`Router+Proximity`).
     var sessions = SessionPins()
 
@@ -303,7 +305,8 @@ public struct Router: Sendable {
         preferReachable(
             groups[group].servable[operation].filter { !request.tried.contains($0) },
             group: group,
-            now: now
+            now: now,
+            forwarded: request.profile.forwarded
         )
         let alternatives = scratch
         // 1. The same deployment, after a backoff, while retries remain, the budget allows and its breaker
@@ -385,7 +388,7 @@ public struct Router: Sendable {
                 let b = groups[g].backendOf[d]
                 return !request.tried.contains(d) && (endpoints[b].backend.capacity.contextWindow ?? 0) > window
             }
-            preferReachable(larger, group: g, now: now)
+            preferReachable(larger, group: g, now: now, forwarded: request.profile.forwarded)
             if !scratch.isEmpty {
                 return .send(plan(state.request, group: g, reason: "context_length", now: now, rng: &rng))
             }
@@ -410,7 +413,12 @@ public struct Router: Sendable {
         rng: inout some RandomNumberGenerator
     ) -> RouteAction? {
         guard let request = requests[id] else { return nil }
-        preferReachable(groups[next].servable[request.profile.operation.index], group: next, now: now)
+        preferReachable(
+            groups[next].servable[request.profile.operation.index],
+            group: next,
+            now: now,
+            forwarded: request.profile.forwarded
+        )
         guard !scratch.isEmpty else { return nil }
         requests[id]?.group = next
         requests[id]?.tried = []
@@ -439,7 +447,7 @@ public struct Router: Sendable {
             let key = request.group * Operation.allCases.count + operation
             if !full.contains(key) {
                 let candidates = groups[request.group].servable[operation]
-                preferReachable(candidates, group: request.group, now: now)
+                preferReachable(candidates, group: request.group, now: now, forwarded: request.profile.forwarded)
                 if scratch.isEmpty {
                     requests[id]?.heldUntil = nil
                     let action =
@@ -549,7 +557,14 @@ public struct Router: Sendable {
         rng: inout some RandomNumberGenerator
     ) -> RouteAction {
         let g = requests[id]!.group
-        preferReachable(candidates, group: g, now: now, pinned: pinnedRegion(requests[id]!.profile.session, now: now))
+        let profile = requests[id]!.profile
+        preferReachable(
+            candidates,
+            group: g,
+            now: now,
+            pinned: pinnedRegion(profile.session, now: now),
+            forwarded: profile.forwarded
+        )
         if scratch.isEmpty {
             // Every deployment is out (breakers open, paused): the fallbacks serve, else the catch-all.
             return nextFallback(id, reason: "unavailable", now: now, rng: &rng)

@@ -342,6 +342,25 @@ struct TopologyDiagnosticsTests {
         )
     }
 
+    @Test("reachable_from is anywhere (the default) or region; anything else is named with the choices")
+    func reachableFrom() throws {
+        let region = Fixture.minimal.replacingOccurrences(
+            of: "models: [m1, m2]}",
+            with: "models: [m1, m2], reachable_from: region}"
+        )
+        #expect(try Fixture.load(region).backends[0].reach == .region)
+        #expect(try Fixture.load(Fixture.minimal).backends[0].reach == .anywhere)
+        let wrong = Fixture.minimal.replacingOccurrences(
+            of: "models: [m1, m2]}",
+            with: "models: [m1, m2], reachable_from: vpc}"
+        )
+        #expect(
+            Fixture.problems(wrong) == [
+                "test.yaml:6: backends[0].reachable_from: unknown reachable_from 'vpc'; use one of anywhere, region"
+            ]
+        )
+    }
+
     @Test func numbersOutOfRange() {
         let yaml =
             Fixture.minimal + """

@@ -38,7 +38,7 @@ def free_port():
 
 
 class Mesh:
-    def __init__(self, directory):
+    def __init__(self, directory, backends="", models=""):
         self.http = {name: free_port() for name, _ in NODES}
         self.gossip = {name: free_port() for name, _ in NODES}
         nodes = "\n".join(
@@ -53,8 +53,10 @@ class Mesh:
             f"nodes:\n{nodes}\n"
             "backends:\n"
             "  - {name: b1, region: r1, engine: openai-compatible, url: 'http://127.0.0.1:9', models: [m]}\n"
+            f"{backends}"
             "models:\n"
             "  - {name: chat, deployments: [{backend: b1, model: m}]}\n"
+            f"{models}"
         )
         self.processes = {}
         self.output = {}
@@ -277,3 +279,84 @@ def test_a_node_whose_gossip_port_is_taken_refuses_to_start(tmp_path):
         )
     assert run.returncode != 0
     assert f"gossip cannot listen on udp 127.0.0.1:{mesh.gossip['n1']}: address already in use" in run.stderr, run.stderr
+
+
+def test_a_backend_only_its_region_reaches_is_served_through_a_node_there(tmp_path):
+    """n1 (region r1) gets requests for `near`, served only by an engine in r2 that only r2 reaches
+    (`reachable_from: region`): it forwards them to n3, the live node of r2, with the hop header; the
+    stream passes through both hops as it is generated. A forwarded request is never forwarded again."""
+    engine_port = free_port()
+    engine = subprocess.Popen(
+        [BINARY, "emulate", "--profile", "fixed", "--listen", f"127.0.0.1:{engine_port}",
+         "--tokens-per-second", "20", "--log-level", "warning"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    mesh = Mesh(
+        tmp_path,
+        backends=(
+            f"  - {{name: e3, region: r2, engine: vllm, url: 'http://127.0.0.1:{engine_port}', models: [m], "
+            "reachable_from: region}\n"
+            f"  - {{name: e1, region: r1, engine: vllm, url: 'http://127.0.0.1:{engine_port}', models: [m], "
+            "reachable_from: region}\n"
+        ),
+        models="  - {name: near, deployments: [{backend: e3, model: m}]}\n"
+               "  - {name: far, deployments: [{backend: e1, model: m}]}\n",
+    )
+    try:
+        mesh.wait("the engine listens", lambda: socket.create_connection(("127.0.0.1", engine_port), 1).close() or True, 30)
+        mesh.start("n1")
+        mesh.start("n3")
+        mesh.wait("n1 sees n3 alive", lambda: mesh.view("n1").get("n3", ("?",))[0] == "alive", 15)
+
+        def post(node, body, headers=None):
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{mesh.http[node]}/v1/chat/completions",
+                data=json.dumps(body).encode(),
+                headers={"content-type": "application/json", **(headers or {})},
+            )
+            return urllib.request.urlopen(request, timeout=30)
+
+        # Streaming: 20 tokens at 20 tokens/s reach the client one by one, not in one piece at the end.
+        started = time.monotonic()
+        arrivals = []
+        with post("n1", {"model": "near", "stream": True, "max_tokens": 20,
+                         "messages": [{"role": "user", "content": "hi"}]}) as answer:
+            assert answer.status == 200
+            for line in answer:
+                if line.startswith(b"data: {") and b'"content"' in line:
+                    arrivals.append(time.monotonic() - started)
+                if line.strip() == b"data: [DONE]":
+                    break
+        assert len(arrivals) >= 10, arrivals
+        print(f"forwarded stream: first token at {arrivals[0]:.2f} s, last at {arrivals[-1]:.2f} s")
+        assert arrivals[-1] - arrivals[0] > 0.5, arrivals
+        assert arrivals[0] < arrivals[-1] / 2, arrivals
+
+        # Not streaming: the whole answer, relayed.
+        with post("n1", {"model": "near", "max_tokens": 4, "messages": [{"role": "user", "content": "hi"}]}) as answer:
+            body = json.loads(answer.read())
+        assert body["choices"][0]["message"]["content"], body
+
+        def counter(node, direction, sender):
+            with urllib.request.urlopen(f"http://127.0.0.1:{mesh.http[node]}/metrics", timeout=5) as answer:
+                text = answer.read().decode()
+            found = re.search(
+                r'^isobar_forwarded_requests_total\{direction="%s",node="%s"\} (\d+)' % (direction, sender), text, re.M)
+            return int(found.group(1)) if found else 0
+        assert counter("n1", "out", "n3") == 2
+        assert counter("n3", "in", "n1") == 2
+
+        # n3 must not send a forwarded request on: `far` is only reachable from r1.
+        try:
+            post("n3", {"model": "far", "max_tokens": 4, "messages": [{"role": "user", "content": "hi"}]},
+                 headers={"x-isobar-hop": "n1"})
+            pytest.fail("a forwarded request for another region's private backend was served")
+        except urllib.error.HTTPError as error:
+            assert error.code == 503, error.code
+            assert json.loads(error.read())["error"]["message"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{mesh.http['n3']}/metrics", timeout=5) as answer:
+            assert 'isobar_forwarded_requests_total{direction="out"' not in answer.read().decode()
+    finally:
+        mesh.close()
+        engine.kill()
+        engine.wait()
