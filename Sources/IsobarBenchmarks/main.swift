@@ -157,6 +157,11 @@ func simulate(_ name: String, requests: Int? = nil) throws -> (requestsPerSecond
     return (Double(served) / elapsed, steps, residentMB())
 }
 
+if CommandLine.arguments.contains("--large-mesh-only") {
+    largeMeshBenchmark()
+    exit(0)
+}
+
 if CommandLine.arguments.contains("--mesh-only") {
     let nodes = CommandLine.arguments.firstIndex(of: "--nodes").map { Int(CommandLine.arguments[$0 + 1]) ?? 100 } ?? 100
     meshBenchmarks(nodes: nodes)

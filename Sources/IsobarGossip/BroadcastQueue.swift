@@ -92,15 +92,18 @@ struct BroadcastQueue: Sendable {
             var full = false
             // Newest first within a bucket.
             for item in buckets[b].reversed() {
-                guard let entry = entries[item.subject], entry.order == item.order,
-                    Self.bucket(priority: entry.priority, transmits: entry.transmits) == b
-                else { continue }  // replaced, finished or moved on: drop
-                if full || entry.holders.contains(peer) {
+                if full {
+                    kept.append(item)
+                    continue
+                }
+                // Replaced, finished or moved on: dropped.
+                guard let pending = pending(item, bucket: b, peer: peer) else { continue }
+                if pending.heldByPeer {
                     kept.append(item)
                     continue
                 }
                 switch send(
-                    entry,
+                    pending,
                     about: item.subject,
                     to: peer,
                     left: &left,
@@ -125,8 +128,37 @@ struct BroadcastQueue: Sendable {
 
     private enum Outcome { case sent, tooBig, full }
 
+    /// What sending a queued entry needs, without its holder set: an `Entry` copy alive while the entry
+    /// is updated in place would make the insert copy the whole set.
+    private struct Pending {
+        var update: GossipUpdate
+        var since: Instant
+        var priority: Int
+        var transmits: Int
+        var limit: Int
+        var order: UInt64
+        /// The peer the packet is for already holds it.
+        var heldByPeer: Bool
+    }
+
+    /// The live entry a bucket element stands for, or nil when it was replaced, finished or moved on.
+    private func pending(_ item: (subject: Subject, order: UInt64), bucket b: Int, peer: NodeID) -> Pending? {
+        guard let entry = entries[item.subject], entry.order == item.order,
+            Self.bucket(priority: entry.priority, transmits: entry.transmits) == b
+        else { return nil }
+        return Pending(
+            update: entry.update,
+            since: entry.since,
+            priority: entry.priority,
+            transmits: entry.transmits,
+            limit: entry.limit,
+            order: entry.order,
+            heldByPeer: entry.holders.contains(peer)
+        )
+    }
+
     private mutating func send(
-        _ entry: Entry,
+        _ entry: Pending,
         about subject: Subject,
         to peer: NodeID,
         left: inout Int,
@@ -135,18 +167,17 @@ struct BroadcastQueue: Sendable {
         codec: GossipCodec,
         now: Instant
     ) -> Outcome {
-        var entry = entry
         let bytes = codec.encode(Self.aged(entry.update, by: now - entry.since))
         guard bytes.count <= left else { return left < 24 ? .full : .tooBig }
         left -= bytes.count
         taken.append(bytes)
-        entry.transmits += 1
-        entry.holders.insert(peer)
-        if entry.transmits >= entry.limit {
+        let transmits = entry.transmits + 1
+        if transmits >= entry.limit {
             entries[subject] = nil
         } else {
-            entries[subject] = entry
-            moved.append((subject, entry.order, Self.bucket(priority: entry.priority, transmits: entry.transmits)))
+            entries[subject]!.transmits = transmits
+            entries[subject]!.holders.insert(peer)
+            moved.append((subject, entry.order, Self.bucket(priority: entry.priority, transmits: transmits)))
         }
         return .sent
     }
