@@ -267,8 +267,10 @@ struct FaultInjectionTests {
             #expect(response.status == 200)
             #expect(response.header("x-isobar-backend") == "backup")
             #expect(node.primary.received.count == 3)
-            // 500 ms apart, give or take the time the upstream takes to read each request.
-            #expect(Self.gaps(node.primary).allSatisfy { $0 >= 0.45 && $0 < 1.5 }, "\(Self.gaps(node.primary))")
+            // 500 ms apart, give or take the time the upstream takes to accept and read each request: the
+            // first goes out on a new connection, which on a machine busy with the other suites can take
+            // tens of milliseconds longer (a clean-clone run saw 0.436 s). `elapsed` below bounds the sum.
+            #expect(Self.gaps(node.primary).allSatisfy { $0 >= 0.35 && $0 < 1.5 }, "\(Self.gaps(node.primary))")
             #expect(elapsed >= .milliseconds(1500) && elapsed < .seconds(3))
             try await Task.sleep(for: .milliseconds(100))
             #expect(node.primary.clientClosedCount == 3, "the gateway walked away from every silent attempt")
