@@ -123,9 +123,6 @@ final class GatewayCore: Sendable {
         }
     }
 
-    /// Whether this node can open connections to `backend` (else it forwards to the backend's region).
-    func reaches(_ backend: Backend) -> Bool { backend.reach == .anywhere || backend.region == node.region }
-
     /// Whether this node scrapes `backend`'s metrics (`Topology.scrapes`).
     func scrapes(_ backend: Backend) -> Bool { topology.scrapes(backend, from: node) { $0.gossip != nil } }
 

@@ -24,7 +24,9 @@ final class ProviderProbe: Sendable {
         self.loop = loop
         self.interval = interval
         self.timeout = timeout
-        self.targets = core.topology.backends.filter { $0.metricsURL == nil && core.reaches($0) }.map(Self.target)
+        self.targets = core.topology.backends.filter {
+            $0.metricsURL == nil && $0.isReachable(from: core.node.region)
+        }.map(Self.target)
     }
 
     /// `GET /v1/models` of `backend`, with its credentials.

@@ -42,7 +42,7 @@ public struct Topology: Sendable, Equatable {
     /// in the gossip.
     public func scrapes(_ backend: Backend, from node: Node, gossips: (Node) -> Bool) -> Bool {
         guard backend.region != node.region else { return true }
-        guard backend.reach == .anywhere else { return false }
+        guard backend.isReachable(from: node.region) else { return false }
         guard gossips(node) else { return true }
         return !nodes.contains { $0.region == backend.region && gossips($0) }
     }
@@ -166,6 +166,9 @@ public struct Backend: Sendable, Equatable {
         self.timeouts = timeouts
         self.reach = reach
     }
+
+    /// Whether a node of `region` can open connections to it.
+    public func isReachable(from region: RegionID) -> Bool { reach == .anywhere || region == self.region }
 
     /// The protocol the gateway speaks to this backend.
     public var api: WireAPI {

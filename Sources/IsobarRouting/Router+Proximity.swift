@@ -29,7 +29,7 @@ extension Router {
         let backendOf = groups[g].backendOf
         var usableAnywhere = 0
         var pinnedUsable = false
-        for d in candidates where !(forwarded && endpoints[backendOf[d]].needsHop) {
+        for d in candidates where hasRoute(to: backendOf[d], forwarded: forwarded) {
             let b = backendOf[d]
             guard isUsable(index: b, now: now) else { continue }
             usableAnywhere += 1
@@ -39,9 +39,8 @@ extension Router {
         if pinnedUsable {
             scratch.removeAll(keepingCapacity: true)
             for d in candidates where endpoints[backendOf[d]].backend.region == pinned {
-                if isUsable(index: backendOf[d], now: now), !(forwarded && endpoints[backendOf[d]].needsHop) {
-                    scratch.append(d)
-                }
+                let b = backendOf[d]
+                if isUsable(index: b, now: now), hasRoute(to: b, forwarded: forwarded) { scratch.append(d) }
             }
             return
         }
@@ -49,25 +48,25 @@ extension Router {
             guard spillsOver(group: g) else { return }
             let staleAfter = configuration.balancing.staleAfter
             for d in candidates where !endpoints[backendOf[d]].isLocal {
-                let e = endpoints[backendOf[d]]
-                guard e.backend.metricsURL == nil || e.freshSample(at: now, staleAfter: staleAfter) != nil,
-                    !(forwarded && e.needsHop)
-                else { continue }
-                if isUsable(index: backendOf[d], now: now) { scratch.append(d) }
+                let b = backendOf[d]
+                let known =
+                    endpoints[b].backend.metricsURL == nil
+                    || endpoints[b].freshSample(at: now, staleAfter: staleAfter) != nil
+                if known, isUsable(index: b, now: now), hasRoute(to: b, forwarded: forwarded) { scratch.append(d) }
             }
             return
         }
-        for d in candidates where !(forwarded && endpoints[backendOf[d]].needsHop) {
+        for d in candidates where hasRoute(to: backendOf[d], forwarded: forwarded) {
             let b = backendOf[d]
-            if usableAnywhere > 0 ? isUsable(index: b, now: now) : isAdmitted(index: b, now: now) && hasRoute(to: b) {
-                scratch.append(d)
-            }
+            if usableAnywhere > 0 ? isUsable(index: b, now: now) : isAdmitted(index: b, now: now) { scratch.append(d) }
         }
     }
 
-    /// Whether this node can send to endpoint `b` at all: directly, or through a live node of its region.
-    func hasRoute(to b: Int) -> Bool {
-        !endpoints[b].needsHop || !(livePeers[endpoints[b].backend.region]?.isEmpty ?? true)
+    /// Whether this node can send a request to endpoint `b` at all: directly, or (unless the request was
+    /// `forwarded` here already) through a live node of the endpoint's region.
+    func hasRoute(to b: Int, forwarded: Bool = false) -> Bool {
+        guard endpoints[b].needsHop else { return true }
+        return !forwarded && !(livePeers[endpoints[b].backend.region]?.isEmpty ?? true)
     }
 
     /// Whether group `g` sends traffic to other regions by load: its policy weighs RTT (isobar) and

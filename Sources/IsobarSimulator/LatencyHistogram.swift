@@ -69,3 +69,14 @@ public struct LatencyHistogram: Sendable, Equatable {
         maximum = max(maximum, other.maximum)
     }
 }
+
+extension [Double] {
+    /// The exact `q` quantile by nearest rank (the smallest value with at least `q` of the values at or
+    /// below it), 0 when empty. For the few-thousand-value samples of calibration and experiments, where a
+    /// histogram's bucket error would matter.
+    func nearestRank(_ q: Double) -> Double {
+        guard !isEmpty else { return 0 }
+        let sorted = sorted()
+        return sorted[Swift.min(sorted.count - 1, Int((q * Double(sorted.count)).rounded(.up)) - 1)]
+    }
+}

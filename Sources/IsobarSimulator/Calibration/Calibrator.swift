@@ -21,17 +21,12 @@ public enum Calibrator {
 
         init(ttft: [Double], tpot: [Double], e2e: [Double]) {
             func mean(_ values: [Double]) -> Double { values.isEmpty ? 0 : values.reduce(0, +) / Double(values.count) }
-            func p90(_ values: [Double]) -> Double {
-                guard !values.isEmpty else { return 0 }
-                let sorted = values.sorted()
-                return sorted[min(sorted.count - 1, Int((0.9 * Double(sorted.count)).rounded(.up)) - 1)]
-            }
             ttftMean = mean(ttft)
-            ttftP90 = p90(ttft)
+            ttftP90 = ttft.nearestRank(0.9)
             tpotMean = mean(tpot)
-            tpotP90 = p90(tpot)
+            tpotP90 = tpot.nearestRank(0.9)
             e2eMean = mean(e2e)
-            e2eP90 = p90(e2e)
+            e2eP90 = e2e.nearestRank(0.9)
         }
 
         /// Relative errors of `self` (simulated) against `measured`, in the same fields.

@@ -16,17 +16,18 @@ public enum RegionExperiments {
     }
 
     public static func spillOver(_ scenario: Scenario, region: RegionID) throws(SimulatorError) -> SpillOver {
-        var local = scenario
-        local.topology.routing.proximity.spillOver = false
-        let home = try served(local, region: region)
-        var spilling = scenario
-        spilling.topology.routing.proximity.spillOver = true
-        let away = try served(spilling, region: region)
+        // The completed requests of the measured window, with spill-over on or off.
+        func completed(spillOver: Bool) throws(SimulatorError) -> [Served] {
+            var run = scenario
+            run.topology.routing.proximity.spillOver = spillOver
+            return try served(run, region: region).filter { $0.arrival >= scenario.warmupSeconds && $0.servedIn != nil }
+        }
+        let home = try completed(spillOver: false)
+        let away = try completed(spillOver: true)
         return SpillOver(
-            localOnlyP99: quantile(home.ttfts, 0.99),
-            spillOverP99: quantile(away.ttfts, 0.99),
-            spilledShare: away.records.isEmpty
-                ? 0 : Double(away.records.count { $0.servedIn != region }) / Double(away.records.count)
+            localOnlyP99: home.compactMap(\.ttft).nearestRank(0.99),
+            spillOverP99: away.compactMap(\.ttft).nearestRank(0.99),
+            spilledShare: away.isEmpty ? 0 : Double(away.count { $0.servedIn != region }) / Double(away.count)
         )
     }
 
@@ -48,13 +49,13 @@ public enum RegionExperiments {
         region: RegionID,
         fault: Fault
     ) throws(SimulatorError) -> Outage {
-        let run = try served(scenario, region: region)
+        let requests = try served(scenario, region: region)
         let start = fault.atSeconds
         let end = fault.untilSeconds ?? .infinity
         var failed = 0
         // Per second of arrival: requests, served away, served at home.
         var seconds: [Int: (all: Int, away: Int, home: Int)] = [:]
-        for record in run.all where record.arrival >= start {
+        for record in requests where record.arrival >= start {
             guard let servedIn = record.servedIn else {
                 failed += 1
                 continue
@@ -91,7 +92,6 @@ public enum RegionExperiments {
     // MARK: - Running
 
     struct Served {
-        var region: RegionID
         var arrival: Double
         /// The region of the backend that answered; nil if the request failed.
         var servedIn: RegionID?
@@ -102,7 +102,7 @@ public enum RegionExperiments {
     static func served(
         _ scenario: Scenario,
         region: RegionID
-    ) throws(SimulatorError) -> (all: [Served], records: [Served], ttfts: [Double]) {
+    ) throws(SimulatorError) -> [Served] {
         let regionOf = Dictionary(
             scenario.topology.backends.map { ($0.name, $0.region) },
             uniquingKeysWith: { a, _ in a }
@@ -111,16 +111,8 @@ public enum RegionExperiments {
         _ = try Simulator().run(scenario, policy: .isobar) { record in
             guard record.region == region else { return }
             let servedIn = record.outcome == .completed ? record.backend.flatMap { regionOf[$0] } : nil
-            all.append(Served(region: record.region, arrival: record.arrival, servedIn: servedIn, ttft: record.ttft))
+            all.append(Served(arrival: record.arrival, servedIn: servedIn, ttft: record.ttft))
         }
-        let measured = all.filter { $0.arrival >= scenario.warmupSeconds && $0.servedIn != nil }
-        return (all, measured, measured.compactMap(\.ttft))
-    }
-
-    /// The `q` quantile of `values` (nearest rank), 0 when empty.
-    static func quantile(_ values: [Double], _ q: Double) -> Double {
-        guard !values.isEmpty else { return 0 }
-        let sorted = values.sorted()
-        return sorted[min(sorted.count - 1, Int((q * Double(sorted.count)).rounded(.up)) - 1)]
+        return all
     }
 }
