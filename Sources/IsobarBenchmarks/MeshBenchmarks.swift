@@ -114,13 +114,26 @@ func proximityBenchmarks(root: URL) throws {
     )
 }
 
-/// Membership spread in a 500-node mesh (slow: its start-up alone sends some 3 million updates).
+/// A 500-node mesh: membership spread after a cold start (slow: the start-up alone sends some 3 million
+/// updates), then spread and crash detection on a settled mesh.
 func largeMeshBenchmark() {
     var spread: MeshExperiments.Spread!
     let wall = seconds { spread = MeshExperiments.spread(nodes: 500, lossRate: 0.01, seed: 6, trials: 1) }
     reportSeconds("500 nodes: membership change to 99 %, join", spread.joinP99Seconds, target: 2)
     reportSeconds("500 nodes: membership change to 99 %, leave", spread.leaveP99Seconds, target: 2)
     print(String(format: "  (converged after start-up: %@; wall time %.0f s)", spread.converged ? "yes" : "NO", wall))
+    // Settled (everyone already knows everyone), as the tests run it.
+    var settled: MeshExperiments.Spread!
+    var detection: MeshExperiments.Detection!
+    let settledWall = seconds {
+        settled = MeshExperiments.spread(nodes: 500, lossRate: 0.01, seed: 21, trials: 1, start: .settled)
+        detection = MeshExperiments.detection(nodes: 500, lossRate: 0.01, seed: 22, trials: 2, start: .settled)
+    }
+    reportSeconds("500 nodes settled: change to 99 %, join", settled.joinP99Seconds, target: 2)
+    reportSeconds("500 nodes settled: change to 99 %, leave", settled.leaveP99Seconds, target: 2)
+    reportSeconds("500 nodes settled: crash suspected after", detection.worstSuspicion, target: 3)
+    reportSeconds("500 nodes settled: crash dead everywhere after", detection.worstDeadEverywhere, target: 12)
+    print(String(format: "  (wall time %.1f s)", settledWall))
 }
 
 func reportSeconds(_ label: String, _ value: Double, target: Double) {

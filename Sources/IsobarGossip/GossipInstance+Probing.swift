@@ -34,12 +34,12 @@ extension GossipInstance {
 
     /// The live member after this node on the ring ordered by name hash.
     func ringSuccessor() -> Member? {
-        var best: (distance: UInt32, member: Member)?
-        for member in members.values where member.status.isUp {
-            let distance = GossipCodec.key(member.node) &- ringKey
-            if best == nil || distance < best!.distance { best = (distance, member) }
+        let start = ring.partitioningIndex { $0.key >= ringKey }
+        for step in ring.indices {
+            let (_, name) = ring[(start + step) % ring.count]
+            if let member = members[name], member.status.isUp { return member }
         }
-        return best?.member
+        return nil
     }
 
     mutating func startProbe(now: Instant, rng: inout some RandomNumberGenerator, into actions: inout [GossipAction]) {

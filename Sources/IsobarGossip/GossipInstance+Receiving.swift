@@ -186,8 +186,7 @@ extension GossipInstance {
                 status: .alive,
                 since: now
             )
-            members[update.node] = member
-            memberOrder.append(update.node)
+            add(member)
             // SWIM: a new member goes to a random place in the probe order.
             probeOrder.insert(update.node, at: Int.random(in: 0...probeOrder.count, using: &rng))
             broadcast(update, heldBy: sender, now: now)

@@ -58,6 +58,8 @@ public struct GossipInstance: Sendable {
     /// The members' names in the order this node heard of them: every walk over the members follows it,
     /// so that a seeded run is the same run in every process (dictionary order is not).
     var memberOrder: [NodeID] = []
+    /// Every member by name hash, ascending (ties by name): the probe ring.
+    var ring: [(key: UInt32, node: NodeID)] = []
     public internal(set) var coordinate = VivaldiCoordinate()
     /// The last coordinate each member reported.
     public internal(set) var coordinates: [NodeID: VivaldiCoordinate] = [:]
@@ -163,6 +165,15 @@ public struct GossipInstance: Sendable {
     /// Members alive or suspect (suspects may still answer, but routing demotes them at once).
     public var liveMembers: [Member] { orderedMembers.filter { $0.status.isUp } }
 
+    /// Holds a member first heard of.
+    mutating func add(_ member: Member) {
+        members[member.node] = member
+        memberOrder.append(member.node)
+        let key = GossipCodec.key(member.node)
+        let at = ring.partitioningIndex { ($0.key, $0.node) > (key, member.node) }
+        ring.insert((key, member.node), at: at)
+    }
+
     /// Every member, in the order heard of.
     var orderedMembers: [Member] { memberOrder.compactMap { members[$0] } }
 
@@ -219,6 +230,15 @@ public struct GossipInstance: Sendable {
     /// Joins through the seeds: a full-state exchange with up to three of them.
     public mutating func start(now: Instant, rng: inout some RandomNumberGenerator) -> [GossipAction] {
         seeds.shuffled(using: &rng).prefix(3).map { .sync(syncState(now: now), to: $0) }
+    }
+
+    /// Starts already holding `peers` alive, as if the news of everyone's start-up had finished spreading:
+    /// no sync and nothing to broadcast. The simulator's settled start for meshes too large to boot cold in
+    /// a test (a cold start of N nodes sends some N² log N updates); RTTs and coordinates start unknown.
+    package mutating func assumeAlive(_ peers: [Member], rng: inout some RandomNumberGenerator) {
+        for peer in peers where peer.node != node && members[peer.node] == nil { add(peer) }
+        probeOrder = memberOrder.shuffled(using: &rng)
+        probeCursor = 0
     }
 
     /// Does whatever is due at `now`: probe deadlines, indirect-probe nacks, suspicion timeouts, the next
@@ -316,11 +336,17 @@ public struct GossipInstance: Sendable {
     mutating func gossipRound(now: Instant, rng: inout some RandomNumberGenerator, into actions: inout [GossipAction]) {
         announceCoordinateIfMoved(now: now)
         guard queue.hasEager else { return }
-        let targets = orderedMembers.filter {
-            $0.status.isUp || now - $0.since < configuration.gossipToDeadFor
-        }
-        for peer in targets.shuffled(using: &rng).prefix(configuration.gossipFanout) {
+        // Drawn without replacement (a partial Fisher–Yates over the member order), so that a round costs
+        // the fanout rather than the mesh size.
+        var pool = Array(memberOrder.indices)
+        var sent = 0
+        while sent < configuration.gossipFanout, !pool.isEmpty {
+            pool.swapAt(Int.random(in: pool.indices, using: &rng), pool.count - 1)
+            guard let peer = members[memberOrder[pool.removeLast()]],
+                peer.status.isUp || now - peer.since < configuration.gossipToDeadFor
+            else { continue }
             sendGossip(to: peer, now: now, into: &actions)
+            sent += 1
         }
     }
 
@@ -344,6 +370,7 @@ public struct GossipInstance: Sendable {
         )
         guard !gone.isEmpty else { return }
         memberOrder.removeAll { gone.contains($0) }
+        ring.removeAll { gone.contains($0.node) }
         for node in gone {
             members[node] = nil
             coordinates[node] = nil

@@ -31,14 +31,38 @@ public enum MeshExperiments {
         var digests: [(time: Double, observer: Int, digest: NodeDigest)] = []
     }
 
-    /// Seconds a started mesh of `count` nodes is run before measuring, so that everyone knows everyone.
-    static func warmUp(_ count: Int) -> Double { 30 + Double(count) / 20 }
+    /// How a measured mesh starts: every node booting at once and joining through gossip (the 100-node
+    /// targets are measured so), or settled (`MeshSimulation.startSettled`: everyone already knows everyone),
+    /// which runs a 500-node mesh in seconds.
+    public enum Start: Sendable {
+        case cold
+        case settled
+    }
 
-    /// A started mesh of `count` nodes, run for `warmUp(count)` seconds.
+    /// Seconds a started mesh of `count` nodes is run before measuring: until everyone knows everyone, or,
+    /// when settled, until probes have measured some RTTs.
+    static func warmUp(_ count: Int, _ start: Start) -> Double {
+        switch start {
+        case .cold: 30 + Double(count) / 20
+        case .settled: 10
+        }
+    }
+
+    /// Starts nodes `0..<count` of `mesh` as `start` says and runs them for the warm-up.
+    static func warm(_ mesh: inout MeshSimulation, count: Int, _ start: Start) {
+        switch start {
+        case .cold: for i in 0..<count { mesh.start(i) }
+        case .settled: mesh.startSettled(0..<count)
+        }
+        mesh.run(until: warmUp(count, start))
+    }
+
+    /// A started mesh of `count` nodes, run for `warmUp(count, start)` seconds.
     static func warmMesh(
         count: Int,
         lossRate: Double,
         seed: UInt64,
+        start: Start = .cold,
         backends: [BackendID] = [],
         recorder: Recorder
     ) -> MeshSimulation {
@@ -51,8 +75,7 @@ public enum MeshExperiments {
         )
         mesh.onChange = { recorder.changes.append($0) }
         mesh.onDigest = { recorder.digests.append(($0, $1, $2)) }
-        mesh.startAll()
-        mesh.run(until: warmUp(count))
+        warm(&mesh, count: count, start)
         return mesh
     }
 
@@ -67,7 +90,13 @@ public enum MeshExperiments {
         public var converged: Bool
     }
 
-    public static func spread(nodes count: Int, lossRate: Double, seed: UInt64, trials: Int = 3) -> Spread {
+    public static func spread(
+        nodes count: Int,
+        lossRate: Double,
+        seed: UInt64,
+        trials: Int = 3,
+        start: Start = .cold
+    ) -> Spread {
         let recorder = Recorder()
         // The last `trials` nodes join later, one at a time.
         var mesh = MeshSimulation(
@@ -77,8 +106,7 @@ public enum MeshExperiments {
             seed: seed
         )
         mesh.onChange = { recorder.changes.append($0) }
-        for i in 0..<count { mesh.start(i) }
-        mesh.run(until: warmUp(count))
+        warm(&mesh, count: count, start)
         let converged = (0..<count).allSatisfy { mesh.instances[$0]?.liveMembers.count == count - 1 }
         var join = 0.0
         var leave = 0.0
@@ -131,12 +159,19 @@ public enum MeshExperiments {
         public var worstDeadEverywhere: Double { deadEverywhereSeconds.max() ?? .infinity }
     }
 
-    public static func detection(nodes count: Int, lossRate: Double, seed: UInt64, trials: Int) -> Detection {
+    public static func detection(
+        nodes count: Int,
+        lossRate: Double,
+        seed: UInt64,
+        trials: Int,
+        start: Start = .cold
+    ) -> Detection {
         let recorder = Recorder()
         var mesh = warmMesh(
             count: count,
             lossRate: lossRate,
             seed: seed,
+            start: start,
             recorder: recorder
         )
         var result = Detection(firstSuspicionSeconds: [], deadEverywhereSeconds: [])
