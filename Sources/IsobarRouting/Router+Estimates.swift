@@ -62,7 +62,7 @@ extension Router {
     func isUsable(index b: Int, now: Instant) -> Bool {
         guard isAdmitted(index: b, now: now) else { return false }
         // Reached only from its region: through a live node there, or not at all.
-        guard hasRoute(to: b) else { return false }
+        guard hasRoute(to: b, now: now) else { return false }
         // Another region's endpoint its own nodes cannot use is passed over unless this node reached it
         // since they said so.
         if endpoints[b].reportedDown, !endpoints[b].isLocal, endpoints[b].lastSuccess == nil { return false }
@@ -304,8 +304,12 @@ extension Router {
         }
         let state = requests[id]!
         var via: NodeID?
-        if endpoints[b].needsHop, let peers = livePeers[endpoints[b].backend.region], !peers.isEmpty {
+        if endpoints[b].needsHop,
+            let peers = livePeers[endpoints[b].backend.region]?.filter({ isHopTarget($0, now: now) }),
+            !peers.isEmpty
+        {
             via = peers[Int(rng.next() % UInt64(peers.count))]
+            attempts[attempt]!.via = via
         }
         requests[id]!.attemptsMade += 1
         if !state.tried.contains(deployment) { requests[id]!.tried.append(deployment) }

@@ -29,7 +29,7 @@ extension Router {
         let backendOf = groups[g].backendOf
         var usableAnywhere = 0
         var pinnedUsable = false
-        for d in candidates where hasRoute(to: backendOf[d], forwarded: forwarded) {
+        for d in candidates where hasRoute(to: backendOf[d], forwarded: forwarded, now: now) {
             let b = backendOf[d]
             guard isUsable(index: b, now: now) else { continue }
             usableAnywhere += 1
@@ -40,7 +40,7 @@ extension Router {
             scratch.removeAll(keepingCapacity: true)
             for d in candidates where endpoints[backendOf[d]].backend.region == pinned {
                 let b = backendOf[d]
-                if isUsable(index: b, now: now), hasRoute(to: b, forwarded: forwarded) { scratch.append(d) }
+                if isUsable(index: b, now: now), hasRoute(to: b, forwarded: forwarded, now: now) { scratch.append(d) }
             }
             return
         }
@@ -52,11 +52,13 @@ extension Router {
                 let known =
                     endpoints[b].backend.metricsURL == nil
                     || endpoints[b].freshSample(at: now, staleAfter: staleAfter) != nil
-                if known, isUsable(index: b, now: now), hasRoute(to: b, forwarded: forwarded) { scratch.append(d) }
+                if known, isUsable(index: b, now: now), hasRoute(to: b, forwarded: forwarded, now: now) {
+                    scratch.append(d)
+                }
             }
             return
         }
-        for d in candidates where hasRoute(to: backendOf[d], forwarded: forwarded) {
+        for d in candidates where hasRoute(to: backendOf[d], forwarded: forwarded, now: now) {
             let b = backendOf[d]
             if usableAnywhere > 0 ? isUsable(index: b, now: now) : isAdmitted(index: b, now: now) { scratch.append(d) }
         }
@@ -64,10 +66,13 @@ extension Router {
 
     /// Whether this node can send a request to endpoint `b` at all: directly, or (unless the request was
     /// `forwarded` here already) through a live node of the endpoint's region.
-    func hasRoute(to b: Int, forwarded: Bool = false) -> Bool {
+    func hasRoute(to b: Int, forwarded: Bool = false, now: Instant) -> Bool {
         guard endpoints[b].needsHop else { return true }
-        return !forwarded && !(livePeers[endpoints[b].backend.region]?.isEmpty ?? true)
+        return !forwarded && livePeers[endpoints[b].backend.region]?.contains { isHopTarget($0, now: now) } == true
     }
+
+    /// Whether a request may be forwarded through `peer` now: no hop to it failed to connect lately.
+    func isHopTarget(_ peer: NodeID, now: Instant) -> Bool { hopRefused[peer].map { $0 <= now } ?? true }
 
     /// Whether group `g` sends traffic to other regions by load: its policy weighs RTT (isobar) and
     /// spill-over is on.

@@ -97,6 +97,8 @@ public struct Router: Sendable {
     let nodeRegions: [NodeID: RegionID]
     /// The live peers of each region, sorted (forwarding targets; `Router+Gossip`).
     var livePeers: [RegionID: [NodeID]] = [:]
+    /// Peers a hop could not connect to, passed over as forwarding targets until then.
+    var hopRefused: [NodeID: Instant] = [:]
     /// The region each recent session was last served in (`Router+Proximity`).
     var sessions = SessionPins()
 
@@ -148,6 +150,8 @@ public struct Router: Sendable {
         /// node's ledger and the latest scrape): its time to first token measures the prefill rate.
         var uncontended: Bool
         var pickedAt: Instant
+        /// The node of the endpoint's region the attempt was forwarded through.
+        var via: NodeID?
         var firstTokenSeen = false
     }
 
@@ -285,7 +289,14 @@ public struct Router: Sendable {
             preconditionFailure("failed(\(attempt)) reported for an attempt the router does not know")
         }
         release(state)
-        observe(failure, on: state.backend, now: now)
+        // A hop that could not connect says nothing of the backend: the peer is passed over instead, and
+        // the same deployment goes through another live node of its region when there is one.
+        let hopRefused = state.via != nil && failure.neverConnected
+        if let via = state.via, hopRefused {
+            self.hopRefused[via] = now + configuration.circuitBreaker.cooldown
+        } else {
+            observe(failure, on: state.backend, now: now)
+        }
         guard var request = requests[state.request] else {
             preconditionFailure("attempt \(attempt) belongs to an unknown request \(state.request)")
         }
@@ -296,6 +307,11 @@ public struct Router: Sendable {
         )
         guard now < request.deadline else { return end(state.request, giveUp) }
         let group = request.group
+        if hopRefused, hasRoute(to: state.backend, forwarded: request.profile.forwarded, now: now) {
+            scratch.removeAll(keepingCapacity: true)
+            scratch.append(state.deployment)
+            return .send(plan(state.request, group: group, reason: "hop_failed", now: now, rng: &rng))
+        }
         let operation = request.profile.operation.index
         if failure.isContextLength {
             let larger = largerContext(state, window: backend.capacity.contextWindow, now: now, rng: &rng)
@@ -335,7 +351,11 @@ public struct Router: Sendable {
         // 3. The model's fallbacks (a downgrade), in order, skipping those with nothing to send to.
         if let action = nextFallback(state.request, reason: failure.label, now: now, rng: &rng) { return action }
         // 4. The catch-all.
-        let reason = "backend '\(backend.name)' failed (\(failure)) and no other deployment or fallback is left"
+        let failed =
+            hopRefused
+            ? "no live node of region '\(backend.region)' could be reached to forward to backend '\(backend.name)'"
+            : "backend '\(backend.name)' failed (\(failure))"
+        let reason = "\(failed) and no other deployment or fallback is left"
         let answer = catchAll(reason: reason, retryAfter: failure.retryAfter, failure: failure, backend: backend.name)
         return end(state.request, answer)
     }
@@ -452,7 +472,15 @@ public struct Router: Sendable {
                     requests[id]?.heldUntil = nil
                     let action =
                         nextFallback(id, reason: "unavailable", now: now, rng: &rng)
-                        ?? end(id, unavailable(candidates, group: request.group, now: now))
+                        ?? end(
+                            id,
+                            unavailable(
+                                candidates,
+                                group: request.group,
+                                forwarded: request.profile.forwarded,
+                                now: now
+                            )
+                        )
                     out.append((id, action))
                     continue
                 }
@@ -568,7 +596,7 @@ public struct Router: Sendable {
         if scratch.isEmpty {
             // Every deployment is out (breakers open, paused): the fallbacks serve, else the catch-all.
             return nextFallback(id, reason: "unavailable", now: now, rng: &rng)
-                ?? end(id, unavailable(candidates, group: g, now: now))
+                ?? end(id, unavailable(candidates, group: g, forwarded: profile.forwarded, now: now))
         }
         let admission = configuration.admission
         if admission.maxQueuePerEndpoint != nil {
@@ -619,8 +647,9 @@ public struct Router: Sendable {
     }
 
     /// The catch-all for a request none of whose `candidates` can be sent anything now (breakers open,
-    /// backends paused): retry after the first of them opens again, from 1 s to 60 s.
-    func unavailable(_ candidates: [Int], group g: Int, now: Instant) -> RouteAction {
+    /// backends paused, or reachable only through a hop it cannot take): retry after the first of them
+    /// opens again, from 1 s to 60 s.
+    func unavailable(_ candidates: [Int], group g: Int, forwarded: Bool, now: Instant) -> RouteAction {
         let reopens = candidates.compactMap { d -> Duration? in
             let e = endpoints[groups[g].backendOf[d]]
             var until = e.pausedUntil ?? now
@@ -631,8 +660,21 @@ public struct Router: Sendable {
             max(reopens.min() ?? .seconds(configuration.catchAll.retryAfterSeconds), .seconds(1)),
             .seconds(60)
         )
-        let reason =
-            "every deployment of '\(groups[g].model.name)' is unavailable (circuit breaker open or backend paused)"
+        let model = groups[g].model.name
+        if !candidates.isEmpty,
+            candidates.allSatisfy({ !hasRoute(to: groups[g].backendOf[$0], forwarded: forwarded, now: now) })
+        {
+            let why =
+                forwarded
+                ? "this request was forwarded here by another node already"
+                : "no live node there can be reached"
+            let regions = Set(candidates.map { endpoints[groups[g].backendOf[$0]].backend.region.rawValue })
+            let reason =
+                "every deployment of '\(model)' is reachable only from region "
+                + "\(regions.sorted().map { "'\($0)'" }.joined(separator: ", ")) and \(why)"
+            return catchAll(reason: reason, retryAfter: wait)
+        }
+        let reason = "every deployment of '\(model)' is unavailable (circuit breaker open or backend paused)"
         // A backend that asked for time is a provider's rate limit: the client hears it as one.
         guard let paused = candidates.first(where: { (endpoints[groups[g].backendOf[$0]].pausedUntil ?? now) > now })
         else { return catchAll(reason: reason, retryAfter: wait) }

@@ -73,6 +73,14 @@ public enum UpstreamFailure: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// No connection was made (refused, unroutable, or the connect timed out): nothing reached the far end.
+    public var neverConnected: Bool {
+        switch self {
+        case .connect, .timeout(.connect): true
+        case .reset, .timeout, .status, .malformed: false
+        }
+    }
+
     /// The failure says the backend could not be reached at all (as opposed to an answer it gave).
     public var meansUnreachable: Bool {
         switch self {

@@ -65,6 +65,60 @@ import Testing
         #expect(plan.via == nil)
     }
 
+    @Test("a hop that cannot connect blames the peer, not the backend: the request goes through another node")
+    func aRefusedHopTriesAnotherPeer() throws {
+        var router = router()
+        var rng = SplitMix64(seed: 5)
+        router.peerSuspected("n3", false)
+        router.peerSuspected("n4", false)
+        let first = try #require(TestFleet.sent(arrive(&router, "a")))
+        let firstPeer = try #require(first.via)
+        let second = try #require(
+            TestFleet.sent(router.failed(first.attempt, .connect("refused"), now: .zero, rng: &rng))
+        )
+        #expect(second.deployment.backend == "w1")
+        #expect(second.via != nil && second.via != firstPeer)
+        let w1 = try #require(router.endpoints.firstIndex { $0.backend.name == "w1" })
+        #expect(router.endpoints[w1].lastFailure == nil, "the backend was never reached, so never found down")
+        #expect(router.endpoints[w1].breaker.state == .closed)
+        // Both peers refused: nothing is left, and the answer says why.
+        guard case .catchAll(let plan) = router.failed(second.attempt, .timeout(.connect), now: .zero, rng: &rng)
+        else {
+            Issue.record("expected the catch-all")
+            return
+        }
+        #expect(plan.reason.contains("no live node of region 'west' could be reached"))
+        // Both are passed over for the breaker cooldown, then tried again.
+        guard
+            case .catchAll = router.requestArrived(
+                TestFleet.request("b", model: "only-w1"),
+                now: .zero + .seconds(29),
+                rng: &rng
+            )
+        else {
+            Issue.record("refused peers are passed over during the cooldown")
+            return
+        }
+        let later = try #require(
+            TestFleet.sent(
+                router.requestArrived(TestFleet.request("c", model: "only-w1"), now: .zero + .seconds(30), rng: &rng)
+            )
+        )
+        #expect(later.via != nil)
+    }
+
+    @Test("a forwarded request that only a hop could serve is told so, not blamed on a breaker")
+    func forwardedCatchAllSaysWhy() {
+        var router = router()
+        router.peerSuspected("n3", false)
+        guard case .catchAll(let plan) = arrive(&router, "a", forwarded: true) else {
+            Issue.record("expected the catch-all")
+            return
+        }
+        #expect(plan.reason.contains("reachable only from region 'west'"))
+        #expect(plan.reason.contains("forwarded here by another node already"))
+    }
+
     @Test("a backend every region reaches is called directly from anywhere")
     func reachableAnywhere() throws {
         var topology = TestFleet.topology([TestFleet.backend("w1", region: "west")])
