@@ -85,8 +85,14 @@ struct Endpoint: Sendable {
 
     /// The scraped sample if it is fresh at `now`.
     func freshSample(at now: Instant, staleAfter: Duration) -> LoadSample? {
-        guard let sample, sample.age(at: now) <= (sampleFreshFor ?? staleAfter) else { return nil }
-        return sample
+        isStale(at: now, staleAfter: staleAfter) ? nil : sample
+    }
+
+    /// It holds a sample that is no longer fresh at `now`: older than `staleAfter`, or than the time a
+    /// gossiped reading stays usable.
+    func isStale(at now: Instant, staleAfter: Duration) -> Bool {
+        guard let sample else { return false }
+        return sample.age(at: now) > (sampleFreshFor ?? staleAfter)
     }
 
     /// The endpoint's state as a health digest names it.

@@ -128,7 +128,7 @@ extension Router {
     {
         let balancing = c.balancing
         let sample = e.pointee.sample
-        let stale = sample.map { $0.age(at: now) > (e.pointee.sampleFreshFor ?? c.staleAfter) } ?? false
+        let stale = e.pointee.isStale(at: now, staleAfter: c.staleAfter)
         var othersQueued = 0.0
         if let waiting = sample?.waiting {
             if waiting > e.pointee.awaitingFirstToken {
@@ -304,12 +304,12 @@ extension Router {
         }
         let state = requests[id]!
         var via: NodeID?
-        if endpoints[b].needsHop,
-            let peers = livePeers[endpoints[b].backend.region]?.filter({ isHopTarget($0, now: now) }),
-            !peers.isEmpty
-        {
-            via = peers[Int(rng.next() % UInt64(peers.count))]
-            attempts[attempt]!.via = via
+        if endpoints[b].needsHop {
+            let peers = Array(hopTargets(in: endpoints[b].backend.region, now: now))
+            if !peers.isEmpty {
+                via = peers[Int(rng.next() % UInt64(peers.count))]
+                attempts[attempt]!.via = via
+            }
         }
         requests[id]!.attemptsMade += 1
         if !state.tried.contains(deployment) { requests[id]!.tried.append(deployment) }

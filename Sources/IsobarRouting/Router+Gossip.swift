@@ -89,7 +89,9 @@ extension Router {
         var prefill = [Int](repeating: 0, count: endpoints.count)
         var reporters = [Int](repeating: 0, count: endpoints.count)
         var down = [Int](repeating: 0, count: endpoints.count)
+        livePeers.removeAll(keepingCapacity: true)
         for (origin, report) in peers where !report.suspect {
+            if let region = nodeRegions[origin] { livePeers[region, default: []].append(origin) }
             for (b, entry) in report.load {
                 requests[b] += entry.inFlight
                 prefill[b] += entry.pendingPrefillTokens
@@ -99,10 +101,6 @@ extension Router {
                 reporters[b] += 1
                 if entry.state.rawValue >= HealthDigest.State.paused.rawValue { down[b] += 1 }
             }
-        }
-        livePeers.removeAll(keepingCapacity: true)
-        for (origin, report) in peers where !report.suspect {
-            if let region = nodeRegions[origin] { livePeers[region, default: []].append(origin) }
         }
         for region in livePeers.keys { livePeers[region]!.sort() }
         for b in endpoints.indices {

@@ -68,11 +68,15 @@ extension Router {
     /// `forwarded` here already) through a live node of the endpoint's region.
     func hasRoute(to b: Int, forwarded: Bool = false, now: Instant) -> Bool {
         guard endpoints[b].needsHop else { return true }
-        return !forwarded && livePeers[endpoints[b].backend.region]?.contains { isHopTarget($0, now: now) } == true
+        return !forwarded && hopTargets(in: endpoints[b].backend.region, now: now).first != nil
     }
 
-    /// Whether a request may be forwarded through `peer` now: no hop to it failed to connect lately.
-    func isHopTarget(_ peer: NodeID, now: Instant) -> Bool { hopRefused[peer].map { $0 <= now } ?? true }
+    /// The live nodes of `region` a request may be forwarded through now: those no hop failed to connect
+    /// to lately.
+    func hopTargets(in region: RegionID, now: Instant) -> LazyFilterSequence<[NodeID]> {
+        let refused = hopRefused
+        return livePeers[region, default: []].lazy.filter { refused[$0].map { $0 <= now } ?? true }
+    }
 
     /// Whether group `g` sends traffic to other regions by load: its policy weighs RTT (isobar) and
     /// spill-over is on.

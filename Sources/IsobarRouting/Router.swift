@@ -291,9 +291,9 @@ public struct Router: Sendable {
         release(state)
         // A hop that could not connect says nothing of the backend: the peer is passed over instead, and
         // the same deployment goes through another live node of its region when there is one.
-        let hopRefused = state.via != nil && failure.neverConnected
-        if let via = state.via, hopRefused {
-            self.hopRefused[via] = now + configuration.circuitBreaker.cooldown
+        let peerRefused = state.via != nil && failure.neverConnected
+        if let via = state.via, peerRefused {
+            hopRefused[via] = now + configuration.circuitBreaker.cooldown
         } else {
             observe(failure, on: state.backend, now: now)
         }
@@ -307,7 +307,7 @@ public struct Router: Sendable {
         )
         guard now < request.deadline else { return end(state.request, giveUp) }
         let group = request.group
-        if hopRefused, hasRoute(to: state.backend, forwarded: request.profile.forwarded, now: now) {
+        if peerRefused, hasRoute(to: state.backend, forwarded: request.profile.forwarded, now: now) {
             scratch.removeAll(keepingCapacity: true)
             scratch.append(state.deployment)
             return .send(plan(state.request, group: group, reason: "hop_failed", now: now, rng: &rng))
@@ -352,7 +352,7 @@ public struct Router: Sendable {
         if let action = nextFallback(state.request, reason: failure.label, now: now, rng: &rng) { return action }
         // 4. The catch-all.
         let failed =
-            hopRefused
+            peerRefused
             ? "no live node of region '\(backend.region)' could be reached to forward to backend '\(backend.name)'"
             : "backend '\(backend.name)' failed (\(failure))"
         let reason = "\(failed) and no other deployment or fallback is left"

@@ -54,42 +54,42 @@ public enum RegionExperiments {
         let end = fault.untilSeconds ?? .infinity
         var failed = 0
         // Per second of arrival: requests, served away, served at home.
-        var seconds: [Int: (all: Int, away: Int, home: Int)] = [:]
+        var seconds: [Int: Second] = [:]
         for record in requests where record.arrival >= start {
             guard let servedIn = record.servedIn else {
                 failed += 1
                 continue
             }
             let second = Int(record.arrival.rounded(.down))
-            var bucket = seconds[second] ?? (0, 0, 0)
+            var bucket = seconds[second] ?? Second()
             bucket.all += 1
             if servedIn == region { bucket.home += 1 } else { bucket.away += 1 }
             seconds[second] = bucket
         }
         let lastSecond = seconds.keys.max() ?? Int(start)
-        func settled(from first: Int, through last: Int, share: Double, count: (Int, Int, Int) -> Int) -> Double {
+        func settled(from first: Int, through last: Int, share: Double, _ count: KeyPath<Second, Int>) -> Double {
             var settledAt = first
             if last >= first {
                 for second in first...last {
                     guard let b = seconds[second], b.all > 0 else { continue }
-                    if Double(count(b.all, b.away, b.home)) < share * Double(b.all) { settledAt = second + 1 }
+                    if Double(b[keyPath: count]) < share * Double(b.all) { settledAt = second + 1 }
                 }
             }
             return Double(settledAt)
         }
-        let moved = settled(from: Int(start), through: Int(min(end, Double(lastSecond))) - 1, share: 0.95) {
-            _,
-            away,
-            _ in away
-        }
-        let returned =
-            end.isFinite
-            ? settled(from: Int(end), through: lastSecond - 1, share: 0.9) { _, _, home in home }
-            : .infinity
+        let moved = settled(from: Int(start), through: Int(min(end, Double(lastSecond))) - 1, share: 0.95, \.away)
+        let returned = end.isFinite ? settled(from: Int(end), through: lastSecond - 1, share: 0.9, \.home) : .infinity
         return Outage(movedAfter: moved - start, returnedAfter: returned - end, failed: failed)
     }
 
     // MARK: - Running
+
+    /// The requests of one second of arrival: all, served in other regions, served at home.
+    struct Second {
+        var all = 0
+        var away = 0
+        var home = 0
+    }
 
     struct Served {
         var arrival: Double

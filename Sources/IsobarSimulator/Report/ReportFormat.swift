@@ -1,5 +1,3 @@
-import IsobarWire
-
 /// Locale-free text formatting shared by the report outputs, so that the same numbers always print the
 /// same bytes whatever machine writes them.
 enum ReportFormat {
@@ -37,9 +35,6 @@ enum ReportFormat {
         if m < 1000 { return 1 }
         return 0
     }
-
-    /// `text` with the five XML special characters replaced by entities, for SVG text and attributes.
-    static func xmlEscaped(_ text: String) -> String { text.xmlEscaped }
 
     /// `text` cut to `limit` characters with an ellipsis, for legends.
     static func truncated(_ text: String, to limit: Int) -> String {

@@ -1,3 +1,5 @@
+import IsobarWire
+
 /// A hand-written SVG document, built element by element. Coordinates print with one decimal and all
 /// text is XML-escaped, so the output is compact, well-formed and the same on every run.
 struct SVGDocument: Sendable {
@@ -90,6 +92,6 @@ struct SVGDocument: Sendable {
             attributes +=
                 " transform=\"rotate(\(Self.coordinate(rotation)) \(Self.coordinate(x)) \(Self.coordinate(y)))\""
         }
-        body.append("<text \(attributes)>\(ReportFormat.xmlEscaped(content))</text>")
+        body.append("<text \(attributes)>\(content.xmlEscaped)</text>")
     }
 }
