@@ -50,7 +50,10 @@ let package = Package(
         ),
         .target(
             name: "IsobarConfig",
-            dependencies: ["IsobarModel", .product(name: "Yams", package: "Yams")],
+            dependencies: [
+                "IsobarModel", .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: strict
         ),
         .target(

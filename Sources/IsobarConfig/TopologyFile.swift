@@ -1,9 +1,9 @@
 /// A topology file as written, before validation: the shape of the YAML with every field optional and
 /// located. Decoding it checks only YAML types and key names; `TopologyValidator` checks the rest.
 struct TopologyFile {
-    static let keys = ["mesh", "regions", "nodes", "backends", "models", "routing", "catch_all", "limits"]
-    /// Keys the design reserves for a later release.
-    static let reserved = ["keys", "redis"]
+    static let keys = [
+        "mesh", "regions", "nodes", "backends", "models", "routing", "catch_all", "limits", "keys", "redis",
+    ]
 
     var location: Location
     var mesh: MeshFile?
@@ -14,9 +14,11 @@ struct TopologyFile {
     var routing: RoutingFile?
     var catchAll: CatchAllFile?
     var limits: LimitsFile?
+    var keys: KeysFile?
+    var redis: RedisFile?
 
     init?(_ root: YAMLValue) {
-        guard let fields = root.fields(Self.keys, reserved: Self.reserved) else { return nil }
+        guard let fields = root.fields(Self.keys) else { return nil }
         location = fields.location
         mesh = fields.value("mesh").flatMap(MeshFile.init)
         regions = fields.list("regions", RegionFile.init)
@@ -26,6 +28,8 @@ struct TopologyFile {
         routing = fields.value("routing").flatMap(RoutingFile.init)
         catchAll = fields.value("catch_all").flatMap(CatchAllFile.init)
         limits = fields.value("limits").flatMap(LimitsFile.init)
+        keys = fields.value("keys").flatMap(KeysFile.init)
+        redis = fields.value("redis").flatMap(RedisFile.init)
     }
 }
 
@@ -315,5 +319,113 @@ struct LimitsFile {
     init?(_ value: YAMLValue) {
         guard let fields = value.fields(["max_request_body_bytes"]) else { return nil }
         maxRequestBodyBytes = fields.integer("max_request_body_bytes")
+    }
+}
+
+/// `keys:`
+struct KeysFile {
+    var location: Location
+    var master: CredentialFile?
+    var teams: Sourced<[TeamFile]>?
+    var virtualKeys: Sourced<[VirtualKeyFile]>?
+
+    init?(_ value: YAMLValue) {
+        guard let fields = value.fields(["master", "teams", "virtual_keys"]) else { return nil }
+        location = fields.location
+        master = fields.value("master").flatMap { $0.fields(CredentialFile.keys) }.map(CredentialFile.init)
+        teams = fields.list("teams", TeamFile.init)
+        virtualKeys = fields.list("virtual_keys", VirtualKeyFile.init)
+    }
+}
+
+/// Where a key's secret comes from: exactly one of its stored hash, an environment variable or a file.
+struct CredentialFile {
+    static let keys = ["hash", "secret_env", "secret_file"]
+
+    var location: Location
+    var hash: Sourced<String>?
+    var secretEnv: Sourced<String>?
+    var secretFile: Sourced<String>?
+
+    init(_ fields: Fields) {
+        location = fields.location
+        hash = fields.string("hash")
+        secretEnv = fields.string("secret_env")
+        secretFile = fields.string("secret_file")
+    }
+}
+
+/// The limits of a team or a key.
+struct AllowanceFile {
+    static let keys = ["models", "rpm", "tpm", "max_concurrent", "budget"]
+
+    var models: Sourced<[Sourced<String>]>?
+    var rpm: Sourced<Int>?
+    var tpm: Sourced<Int>?
+    var maxConcurrent: Sourced<Int>?
+    var budget: Fields?
+
+    init(_ fields: Fields) {
+        models = fields.strings("models")
+        rpm = fields.integer("rpm")
+        tpm = fields.integer("tpm")
+        maxConcurrent = fields.integer("max_concurrent")
+        budget = fields.fields("budget", ["usd", "period"])
+    }
+}
+
+/// An item of `keys.teams:`.
+struct TeamFile {
+    var location: Location
+    var name: Sourced<String>?
+    var allowance: AllowanceFile
+
+    init?(_ value: YAMLValue) {
+        guard let fields = value.fields(["name"] + AllowanceFile.keys) else { return nil }
+        location = fields.location
+        name = fields.string("name")
+        allowance = AllowanceFile(fields)
+    }
+}
+
+/// An item of `keys.virtual_keys:`.
+struct VirtualKeyFile {
+    var location: Location
+    var id: Sourced<String>?
+    var team: Sourced<String>?
+    var credential: CredentialFile
+    var allowance: AllowanceFile
+
+    init?(_ value: YAMLValue) {
+        guard let fields = value.fields(["id", "team"] + CredentialFile.keys + AllowanceFile.keys) else {
+            return nil
+        }
+        location = fields.location
+        id = fields.string("id")
+        team = fields.string("team")
+        credential = CredentialFile(fields)
+        allowance = AllowanceFile(fields)
+    }
+}
+
+/// `redis:`
+struct RedisFile {
+    var location: Location
+    var url: Sourced<String>?
+    var passwordEnv: Sourced<String>?
+    var onFailure: Sourced<String>?
+    var timeoutMs: Sourced<Double>?
+    var pool: Sourced<Int>?
+
+    init?(_ value: YAMLValue) {
+        guard let fields = value.fields(["url", "password_env", "on_failure", "timeout_ms", "pool"]) else {
+            return nil
+        }
+        location = fields.location
+        url = fields.string("url")
+        passwordEnv = fields.string("password_env")
+        onFailure = fields.string("on_failure")
+        timeoutMs = fields.number("timeout_ms")
+        pool = fields.integer("pool")
     }
 }

@@ -140,7 +140,7 @@ extension TopologyValidator {
         }
     }
 
-    private func secret(fromEnvironment variable: Sourced<String>) -> Secret? {
+    func secret(fromEnvironment variable: Sourced<String>) -> Secret? {
         guard !variable.value.isEmpty else {
             log.error(variable.location, "must not be empty")
             return nil
@@ -156,19 +156,20 @@ extension TopologyValidator {
         return Secret(value)
     }
 
-    private func secret(fromFile path: Sourced<String>) -> Secret? {
+    /// The trimmed contents of a secret file (`what`: the secret it holds, for messages).
+    func secret(fromFile path: Sourced<String>, what: String = "API key") -> Secret? {
         guard !path.value.isEmpty else {
             log.error(path.location, "must not be empty")
             return nil
         }
         let resolved = path.value.hasPrefix("/") || directory == nil ? path.value : "\(directory ?? "")/\(path.value)"
         guard let contents = readFile(resolved) else {
-            log.error(path.location, "cannot read the API key file '\(resolved)'")
+            log.error(path.location, "cannot read the \(what) file '\(resolved)'")
             return nil
         }
         let key = contents.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !key.isEmpty else {
-            log.error(path.location, "the API key file '\(resolved)' is empty")
+            log.error(path.location, "the \(what) file '\(resolved)' is empty")
             return nil
         }
         return Secret(key)

@@ -38,6 +38,8 @@ struct TopologyValidator: Validating {
         let routing = checkRouting()
         let catchAll = checkCatchAll()
         let limits = checkLimits()
+        let keys = checkKeys(models: models.map(\.name))
+        let redis = checkRedis()
         checkReplicaNames()
         guard log.count == before, let mesh else { return nil }
         let topology = Topology(
@@ -48,7 +50,9 @@ struct TopologyValidator: Validating {
             models: models,
             routing: routing,
             catchAll: catchAll,
-            limits: limits
+            limits: limits,
+            keys: keys,
+            redis: redis
         )
         return expandingReplicas(topology)
     }

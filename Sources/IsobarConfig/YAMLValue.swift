@@ -121,9 +121,9 @@ struct YAMLValue {
     }
 
     /// The keys of a mapping. Keys other than `keys` are logged as unknown (with the nearest known key as a
-    /// suggestion), `reserved` ones as not available yet, and repeated ones as duplicates. A value is located
+    /// suggestion), and repeated ones as duplicates. A value is located
     /// on the line of its key, which is where a reader looks for `capacity:` even when its keys follow below.
-    func fields(_ keys: [String], reserved: [String] = []) -> Fields? {
+    func fields(_ keys: [String]) -> Fields? {
         guard case .mapping(let mapping) = node else {
             typeError("a mapping")
             return nil
@@ -143,9 +143,7 @@ struct YAMLValue {
                 continue
             }
             firstLines[name] = line
-            if reserved.contains(name) {
-                log.error(keyLocation, "'\(name)' is not available in this version")
-            } else if !keys.contains(name) {
+            if !keys.contains(name) {
                 log.error(keyLocation, "unknown key '\(name)'" + suggestion(for: name, among: keys))
             } else {
                 values[name] = YAMLValue(valueNode, at: keyLocation, log: log)

@@ -85,3 +85,131 @@ extension Budget.Period {
         return era * 146_097 + dayOfEra - 719_468
     }
 }
+
+/// The SHA-256 digest of an API key: what a topology stores and a node compares, never the key itself.
+public struct KeyHash: Sendable, Hashable, CustomStringConvertible {
+    /// 32 bytes.
+    public let bytes: [UInt8]
+
+    public init?(bytes: [UInt8]) {
+        guard bytes.count == 32 else { return nil }
+        self.bytes = bytes
+    }
+
+    /// Parses `sha256:` followed by 64 hexadecimal digits.
+    public init?(text: String) {
+        guard text.hasPrefix("sha256:") else { return nil }
+        let hex = Array(text.utf8.dropFirst(7))
+        guard hex.count == 64 else { return nil }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(32)
+        for i in stride(from: 0, to: 64, by: 2) {
+            guard let high = Self.nibble(hex[i]), let low = Self.nibble(hex[i + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+        }
+        self.bytes = bytes
+    }
+
+    /// `sha256:` and the digest in lowercase hexadecimal.
+    public var description: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = Array("sha256:".utf8)
+        for byte in bytes { text += [digits[Int(byte >> 4)], digits[Int(byte & 15)]] }
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    private static func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}
+
+/// Virtual keys and teams (`keys:`): who may call the node, and within what limits.
+public struct KeySettings: Sendable, Equatable {
+    /// The master key's hash: it opens the admin endpoints (`GET /v1/usage`) and is not a virtual key.
+    public var master: KeyHash
+    public var teams: [Team]
+    public var keys: [VirtualKey]
+
+    public init(master: KeyHash, teams: [Team] = [], keys: [VirtualKey] = []) {
+        self.master = master
+        self.teams = teams
+        self.keys = keys
+    }
+
+    public func team(_ name: String) -> Team? { teams.first { $0.name == name } }
+}
+
+/// A team: the limits its keys share.
+public struct Team: Sendable, Equatable {
+    public var name: String
+    public var allowance: Allowance
+
+    public init(name: String, allowance: Allowance = Allowance()) {
+        self.name = name
+        self.allowance = allowance
+    }
+}
+
+/// A key a client calls with, known by its id (in logs, metrics and usage) and its hash.
+public struct VirtualKey: Sendable, Equatable {
+    public var id: String
+    /// The team whose limits it also counts against.
+    public var team: String?
+    public var hash: KeyHash
+    public var allowance: Allowance
+
+    public init(id: String, team: String? = nil, hash: KeyHash, allowance: Allowance = Allowance()) {
+        self.id = id
+        self.team = team
+        self.hash = hash
+        self.allowance = allowance
+    }
+}
+
+/// A shared store for limits and budgets (`redis:`), so that every node sharing it enforces one limit.
+public struct RedisSettings: Sendable, Equatable {
+    /// What a node does while the store cannot be reached.
+    public enum FailureMode: String, Sendable, Equatable, CaseIterable {
+        /// Keep serving on the node's own counters, each limit divided by the live nodes of the mesh.
+        case local
+        /// Refuse requests that have limits (503) until the store is back.
+        case closed
+    }
+
+    public var host: String
+    public var port: Int
+    /// Selected with `SELECT` on connect.
+    public var database: Int
+    public var username: String?
+    public var password: Secret?
+    public var onFailure: FailureMode
+    /// Longest a request waits on the store before the node decides on its own counters.
+    public var timeoutMs: Double
+    /// Connections kept open to the store.
+    public var pool: Int
+
+    public init(
+        host: String,
+        port: Int = 6379,
+        database: Int = 0,
+        username: String? = nil,
+        password: Secret? = nil,
+        onFailure: FailureMode = .local,
+        timeoutMs: Double = 50,
+        pool: Int = 4
+    ) {
+        self.host = host
+        self.port = port
+        self.database = database
+        self.username = username
+        self.password = password
+        self.onFailure = onFailure
+        self.timeoutMs = timeoutMs
+        self.pool = pool
+    }
+}

@@ -10,6 +10,10 @@ public struct Topology: Sendable, Equatable {
     public var routing: RoutingSettings
     public var catchAll: CatchAll
     public var limits: Limits
+    /// Virtual keys and teams; `nil`: every request is served without a key.
+    public var keys: KeySettings?
+    /// The shared store of limits and budgets; `nil`: each node counts on its own.
+    public var redis: RedisSettings?
 
     public init(
         mesh: Mesh,
@@ -19,7 +23,9 @@ public struct Topology: Sendable, Equatable {
         models: [ModelGroup],
         routing: RoutingSettings = RoutingSettings(),
         catchAll: CatchAll = CatchAll(),
-        limits: Limits = Limits()
+        limits: Limits = Limits(),
+        keys: KeySettings? = nil,
+        redis: RedisSettings? = nil
     ) {
         self.mesh = mesh
         self.regions = regions
@@ -29,6 +35,8 @@ public struct Topology: Sendable, Equatable {
         self.routing = routing
         self.catchAll = catchAll
         self.limits = limits
+        self.keys = keys
+        self.redis = redis
     }
 
     public func node(_ id: NodeID) -> Node? { nodes.first { $0.name == id } }

@@ -35,7 +35,8 @@ public struct SlidingLog: Sendable {
         public var id: UInt64
     }
 
-    public let limit: Double
+    /// Units per `seconds`; may change (a node's share of a limit follows the live nodes).
+    public var limit: Double
     public let seconds: Double
     /// Oldest first.
     public private(set) var entries: Deque<Entry> = []
@@ -119,5 +120,291 @@ extension Budget {
             resetSeconds: end - epochSeconds,
             retryAfterSeconds: left > 0 ? nil : end - epochSeconds
         )
+    }
+}
+
+/// Whose limits a request counts against: its key's, and its team's.
+public struct QuotaSubject: Sendable, Hashable, CustomStringConvertible {
+    public enum Kind: String, Sendable {
+        case key
+        case team
+    }
+
+    public var kind: Kind
+    public var name: String
+
+    public init(_ kind: Kind, _ name: String) {
+        self.kind = kind
+        self.name = name
+    }
+
+    /// `key:NAME` or `team:NAME`: how stores name it.
+    public var description: String { "\(kind.rawValue):\(name)" }
+}
+
+/// The limit that refused a request.
+public enum QuotaLimit: String, Sendable, Equatable {
+    case requests
+    case tokens
+    case concurrent
+    case budget
+}
+
+/// One request's claim on its subjects' limits.
+public struct QuotaCharge: Sendable {
+    /// The request, so that its reservation can be settled.
+    public var id: UInt64
+    /// Tokens reserved at admission: the prompt estimate and the expected output.
+    public var tokens: Double
+    public var subjects: [(subject: QuotaSubject, allowance: Allowance)]
+
+    public init(id: UInt64, tokens: Double, subjects: [(subject: QuotaSubject, allowance: Allowance)]) {
+        self.id = id
+        self.tokens = tokens
+        self.subjects = subjects
+    }
+}
+
+/// What a request really used, settled against its reservation when it ends.
+public struct QuotaSettlement: Sendable, Equatable {
+    public var id: UInt64
+    public var subjects: [QuotaSubject]
+    public var reservedTokens: Double
+    public var usedTokens: Double
+    public var usd: Double
+    /// When the request was admitted (epoch seconds): a reservation older than a minute is out of the
+    /// window already and is not adjusted.
+    public var admittedAt: Double
+
+    public init(
+        id: UInt64,
+        subjects: [QuotaSubject],
+        reservedTokens: Double,
+        usedTokens: Double,
+        usd: Double,
+        admittedAt: Double
+    ) {
+        self.id = id
+        self.subjects = subjects
+        self.reservedTokens = reservedTokens
+        self.usedTokens = usedTokens
+        self.usd = usd
+        self.admittedAt = admittedAt
+    }
+}
+
+/// A per-minute window as the `x-ratelimit-*` headers show it: the tightest of the request's subjects.
+public struct QuotaWindow: Sendable, Equatable {
+    public var limit: Double
+    public var remaining: Double
+    public var resetSeconds: Double
+
+    public init(limit: Double, remaining: Double, resetSeconds: Double) {
+        self.limit = limit
+        self.remaining = remaining
+        self.resetSeconds = resetSeconds
+    }
+}
+
+/// The answer to a charge: admitted or not, with what the rate-limit headers say.
+public struct QuotaAdmission: Sendable, Equatable {
+    public struct Refusal: Sendable, Equatable {
+        public var subject: QuotaSubject
+        public var limit: QuotaLimit
+        /// What the limit is (requests, tokens, requests at once, or US dollars).
+        public var value: Double
+        /// Seconds until the same request may pass; nil when it never can (it needs more than the limit).
+        public var retryAfterSeconds: Double?
+
+        public init(subject: QuotaSubject, limit: QuotaLimit, value: Double, retryAfterSeconds: Double?) {
+            self.subject = subject
+            self.limit = limit
+            self.value = value
+            self.retryAfterSeconds = retryAfterSeconds
+        }
+    }
+
+    public var refusal: Refusal?
+    public var requests: QuotaWindow?
+    public var tokens: QuotaWindow?
+
+    public init(refusal: Refusal? = nil, requests: QuotaWindow? = nil, tokens: QuotaWindow? = nil) {
+        self.refusal = refusal
+        self.requests = requests
+        self.tokens = tokens
+    }
+
+    public var admitted: Bool { refusal == nil }
+}
+
+/// The limits and budgets of every subject, counted by one node: the in-memory store, and a node's
+/// fallback while a shared store is unreachable. A charge is all or nothing: refused by one subject, it
+/// is recorded against none. Times are seconds since the epoch.
+public struct QuotaLedger: Sendable {
+    struct Account: Sendable {
+        var requests: SlidingLog?
+        var tokens: SlidingLog?
+        var inFlight = 0
+        /// Start of the budget period `spentUSD` counts in.
+        var periodStart = -Double.infinity
+        var spentUSD = 0.0
+        /// Spent in the period elsewhere, as last known (a shared store's figure when it went away).
+        var baseUSD = 0.0
+    }
+
+    var accounts: [QuotaSubject: Account] = [:]
+
+    public init() {}
+
+    /// Checks `charge` against every subject's limits and, when all pass, records it.
+    ///
+    /// - Parameter share: The part of each limit this node may use alone (1 by itself; 1/N of a shared
+    ///   limit while N live nodes each count on their own). Budgets count what is spent here that many
+    ///   times over on top of what was known to be spent elsewhere.
+    public mutating func admit(_ charge: QuotaCharge, at now: Double, share: Double = 1) -> QuotaAdmission {
+        var admission = QuotaAdmission()
+        for (subject, allowance) in charge.subjects {
+            var account = accounts[subject] ?? Account()
+            account.prepare(allowance, share: share, at: now)
+            accounts[subject] = account
+            if let refusal = account.refusal(for: charge, subject, allowance, share: share, at: now) {
+                admission.refusal = refusal
+                return admission
+            }
+        }
+        for (subject, _) in charge.subjects {
+            accounts[subject]!.record(charge, at: now, into: &admission)
+        }
+        return admission
+    }
+
+    /// Settles a request that ended: its tokens reconciled with what it used, its slot freed and its
+    /// cost added to the budget periods.
+    public mutating func settle(_ settlement: QuotaSettlement, at now: Double) {
+        for subject in settlement.subjects {
+            guard var account = accounts[subject] else { continue }
+            account.inFlight = max(0, account.inFlight - 1)
+            if now - settlement.admittedAt < 60 {
+                account.tokens?.adjust(settlement.id, by: settlement.usedTokens - settlement.reservedTokens)
+            }
+            account.spentUSD += settlement.usd
+            accounts[subject] = account
+        }
+    }
+
+    /// What `subject` spent in the budget period of `period` containing `now` (here, plus the base).
+    public func spent(_ subject: QuotaSubject, period: Budget.Period, at now: Double) -> Double {
+        guard let account = accounts[subject], account.periodStart == period.bounds(containing: now).start else {
+            return 0
+        }
+        return account.baseUSD + account.spentUSD
+    }
+
+    /// Sets what `subject` is known to have spent elsewhere in the current period (what a shared store
+    /// held when it went away); what is spent here from now on counts on top of it.
+    public mutating func setBase(_ subject: QuotaSubject, usd: Double, period: Budget.Period, at now: Double) {
+        var account = accounts[subject] ?? Account()
+        account.periodStart = period.bounds(containing: now).start
+        account.baseUSD = usd
+        account.spentUSD = 0
+        accounts[subject] = account
+    }
+
+    /// Forgets every subject's counts (a node back on its shared store starts afresh next time).
+    public mutating func reset() { accounts = [:] }
+}
+
+extension QuotaLedger.Account {
+    /// Makes the logs match the allowance at this share, and starts a new budget period when one began.
+    mutating func prepare(_ allowance: Allowance, share: Double, at now: Double) {
+        requests = Self.log(requests, allowance.requestsPerMinute, share: share)
+        tokens = Self.log(tokens, allowance.tokensPerMinute, share: share)
+        if let budget = allowance.budget {
+            let start = budget.period.bounds(containing: now).start
+            if start != periodStart {
+                periodStart = start
+                spentUSD = 0
+                baseUSD = 0
+            }
+        }
+    }
+
+    private static func log(_ log: SlidingLog?, _ limit: Int?, share: Double) -> SlidingLog? {
+        guard let limit else { return nil }
+        let scaled = max(min(Double(limit), 1), Double(limit) * share)
+        guard var log else { return SlidingLog(limit: scaled) }
+        log.limit = scaled
+        return log
+    }
+
+    func refusal(
+        for charge: QuotaCharge,
+        _ subject: QuotaSubject,
+        _ allowance: Allowance,
+        share: Double,
+        at now: Double
+    ) -> QuotaAdmission.Refusal? {
+        if let max = allowance.maxConcurrent {
+            let scaled = Swift.max(1, (Double(max) * share).rounded(.up))
+            if Double(inFlight) >= scaled {
+                return .init(subject: subject, limit: .concurrent, value: scaled, retryAfterSeconds: 1)
+            }
+        }
+        if let log = requests {
+            let verdict = log.check(cost: 1, at: now)
+            if !verdict.allowed {
+                return .init(
+                    subject: subject,
+                    limit: .requests,
+                    value: log.limit,
+                    retryAfterSeconds: verdict.retryAfterSeconds
+                )
+            }
+        }
+        if let log = tokens {
+            let verdict = log.check(cost: min(charge.tokens, log.limit), at: now)
+            if !verdict.allowed {
+                return .init(
+                    subject: subject,
+                    limit: .tokens,
+                    value: log.limit,
+                    retryAfterSeconds: verdict.retryAfterSeconds
+                )
+            }
+        }
+        if let budget = allowance.budget {
+            let spent = baseUSD + spentUSD / share
+            let verdict = budget.check(spentUSD: spent, at: now)
+            if !verdict.allowed {
+                return .init(
+                    subject: subject,
+                    limit: .budget,
+                    value: budget.usd,
+                    retryAfterSeconds: verdict.retryAfterSeconds
+                )
+            }
+        }
+        return nil
+    }
+
+    mutating func record(_ charge: QuotaCharge, at now: Double, into admission: inout QuotaAdmission) {
+        inFlight += 1
+        if var log = requests {
+            let verdict = log.admit(cost: 1, id: charge.id, at: now)
+            requests = log
+            admission.requests = Self.tightest(admission.requests, log.limit, verdict)
+        }
+        if var log = tokens {
+            // A request estimated above the whole limit is let through alone, reserving the whole limit.
+            let verdict = log.admit(cost: min(charge.tokens, log.limit), id: charge.id, at: now)
+            tokens = log
+            admission.tokens = Self.tightest(admission.tokens, log.limit, verdict)
+        }
+    }
+
+    private static func tightest(_ window: QuotaWindow?, _ limit: Double, _ verdict: QuotaVerdict) -> QuotaWindow {
+        let this = QuotaWindow(limit: limit, remaining: verdict.remaining, resetSeconds: verdict.resetSeconds)
+        guard let window, window.remaining <= this.remaining else { return this }
+        return window
     }
 }

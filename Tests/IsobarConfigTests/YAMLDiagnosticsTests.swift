@@ -29,20 +29,6 @@ struct YAMLDiagnosticsTests {
         )
     }
 
-    @Test func reservedKeysAreNotAvailableYet() {
-        let yaml =
-            Fixture.minimal + """
-                keys: {teams: []}
-                redis: {url: redis://127.0.0.1:6379}
-                """
-        #expect(
-            Fixture.problems(yaml) == [
-                "test.yaml:9: keys: 'keys' is not available in this version",
-                "test.yaml:10: redis: 'redis' is not available in this version",
-            ]
-        )
-    }
-
     @Test func wrongTypesSayWhatWasExpectedAndFound() {
         let yaml = """
             mesh: {name: t}
