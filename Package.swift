@@ -62,12 +62,13 @@ let package = Package(
             swiftSettings: strict
         ),
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
 
         // MARK: - Shells
         .target(
             name: "IsobarGateway",
             dependencies: [
-                "IsobarModel", "IsobarWire", "IsobarRouting", "IsobarGossip",
+                "IsobarModel", "IsobarWire", "IsobarRouting", "IsobarGossip", "CHiredis",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -5,8 +5,10 @@ import Synchronization
 /// serve a request, an identical earlier request's answer is replayed. Bounded in bytes (keys included),
 /// least recently used out. Shared by the event loops of a node.
 final class AnswerCache: Sendable {
-    /// A request as received: its operation and its exact body (the body includes `stream`).
+    /// A request as received: who sent it (a key's answers are never another's), its operation and its
+    /// exact body (the body includes `stream`).
     struct Key: Hashable, Sendable {
+        var tenant: String = ""
         var operation: Operation
         var body: [UInt8]
     }
@@ -20,7 +22,7 @@ final class AnswerCache: Sendable {
     private struct Entry {
         var key: Key
         var answer: Answer
-        var size: Int { key.body.count + answer.bytes.count + 64 }
+        var size: Int { key.tenant.utf8.count + key.body.count + answer.bytes.count + 64 }
     }
 
     private struct State {

@@ -41,9 +41,21 @@ final class Exchange {
     /// The client bytes of a committed stream, kept for the catch-all's answer cache (`nil` when the
     /// cache is off or the stream outgrew an entry).
     var captured: [UInt8]?
+    /// The virtual key the request came with (its own, or the one a forwarding node vouched for).
+    let principal: Principal?
+    /// What the request reserved of its key's limits here, settled when it ends.
+    var quota: (charge: QuotaCharge, admittedAt: Double)?
 
-    init(core: GatewayCore, request: HTTPRequest, operation: Operation, fields: RequestFields, reply: Reply) {
+    init(
+        core: GatewayCore,
+        request: HTTPRequest,
+        operation: Operation,
+        fields: RequestFields,
+        reply: Reply,
+        principal: Principal? = nil
+    ) {
         self.core = core
+        self.principal = principal
         self.reply = reply
         self.eventLoop = reply.writer.eventLoop
         self.pool = core.pools.pool(for: reply.writer.eventLoop)
@@ -67,8 +79,9 @@ final class Exchange {
         )
     }
 
-    /// Reads the routing fields of a request and starts its exchange, or answers 400.
-    static func start(core: GatewayCore, request: HTTPRequest, operation: Operation, reply: Reply) {
+    /// Reads the routing fields of a request, checks its key's limits and starts its exchange; or answers
+    /// 400 (unreadable), 403 (a model the key may not use) or 429 (over a limit).
+    static func start(core: GatewayCore, request: HTTPRequest, operation: Operation, reply: Reply, caller: Caller?) {
         let scanned: Result<RequestFields, WireError> = request.body.withUnsafeReadableBytes { bytes in
             Result { () throws(WireError) in try RequestFields.scan(bytes) }
         }
@@ -76,15 +89,68 @@ final class Exchange {
         case .failure(let error):
             reply.error(GatewayError(.invalidRequest, error.message, param: error.param))
         case .success(let fields):
-            // From here on the exchange records the request's metrics itself.
-            var reply = reply
-            reply.onError = nil
-            let exchange = Exchange(core: core, request: request, operation: operation, fields: fields, reply: reply)
-            exchange.begin()
+            let principal = caller?.principal
+            if let principal, !principal.allows(ModelName(fields.model)) {
+                let allowed = core.topology.models.map(\.name).filter(principal.allows)
+                reply.error(
+                    GatewayError(
+                        .forbidden,
+                        "Key '\(principal.key.id)' may not use the model '\(fields.model)'; it may use: "
+                            + allowed.map(\.rawValue).joined(separator: ", "),
+                        param: "model",
+                        errorCode: "model_not_allowed"
+                    )
+                )
+                return
+            }
+            let exchange = Exchange(
+                core: core,
+                request: request,
+                operation: operation,
+                fields: fields,
+                reply: reply,
+                principal: principal
+            )
+            if case .key? = caller, let governor = core.governor {
+                exchange.admit(governor)
+            } else {
+                exchange.begin()
+            }
+        }
+    }
+
+    /// Counts the request against its key's and team's limits, then begins it, or answers 429.
+    private func admit(_ governor: Governor) {
+        guard let principal else { return begin() }
+        let now = WallClock.seconds()
+        let charge = QuotaCharge(
+            id: FNV1a.hash64(profile.id.rawValue),
+            tokens: Governor.reservedTokens(profile),
+            subjects: principal.subjects
+        )
+        governor.store.admit(charge, at: now, on: eventLoop).assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let admission):
+                if let refusal = admission.refusal {
+                    self.core.metrics.limitRefused(key: principal.key.id, limit: refusal.limit.rawValue)
+                    let (error, headers) = Governor.refusal(refusal, admission)
+                    self.reply.error(error, headers: headers)
+                    return
+                }
+                self.reply.extraHeaders = Governor.rateLimitHeaders(admission)
+                self.quota = (charge, now)
+                self.begin()
+            case .failure(let error):
+                self.reply.error(
+                    GatewayError(.limitsUnavailable, "Limits cannot be checked now (\(error)); retry shortly")
+                )
+            }
         }
     }
 
     private func begin() {
+        // From here on the exchange records the request's metrics itself.
+        reply.onError = nil
         core.openExchanges.add(1, ordering: .relaxed)
         // The writer keeps the exchange alive until the response ends.
         reply.writer.onClientClose = { self.clientGone() }
@@ -192,7 +258,19 @@ final class Exchange {
                 requestID: reply.requestID,
                 allocator: reply.writer.allocator
             )
-            if plan.via != nil { upstream.head.headers.add(name: Self.hopHeader, value: core.node.name.rawValue) }
+            if plan.via != nil {
+                upstream.head.headers.add(name: Self.hopHeader, value: core.node.name.rawValue)
+                if let principal, let governor = core.governor {
+                    let credentials = governor.hopCredentials(
+                        for: principal,
+                        sender: core.node.name,
+                        requestID: reply.requestID,
+                        body: upstream.body,
+                        now: WallClock.seconds()
+                    )
+                    upstream.head.headers.add(name: Governor.hopAuthHeader, value: credentials)
+                }
+            }
         } catch {
             core.withRouter { router, _ in router.abandoned(plan.attempt, now: MonotonicClock.now()) }
             fail(GatewayError(.invalidRequest, error.message, param: error.param), retryAfter: nil, retriesSpent: false)
@@ -362,7 +440,11 @@ final class Exchange {
 
     /// The request as the answer cache knows it.
     var cacheKey: AnswerCache.Key {
-        AnswerCache.Key(operation: operation, body: Array(clientBody.readableBytesView))
+        AnswerCache.Key(
+            tenant: principal?.key.id ?? "",
+            operation: operation,
+            body: Array(clientBody.readableBytesView)
+        )
     }
 
     /// Answers the client with an error and ends the request.
@@ -398,6 +480,50 @@ final class Exchange {
             duration: duration,
             overhead: duration - upstreamTime,
             usage: usage
+        )
+        if let principal { account(principal, status: status, backend: backend, usage: usage, duration: duration) }
+    }
+
+    /// Settles the request's reservation with what it used (everything it reserved when a stream was cut
+    /// off without usage; nothing when no token reached the client), and counts its usage and cost.
+    private func account(_ principal: Principal, status: Int, backend: BackendID?, usage: Usage?, duration: Duration) {
+        guard let governor = core.governor else { return }
+        let served = backend.flatMap { core.backends[$0] }
+        let usd = usage.map { Governor.cost($0, on: served) } ?? 0
+        let model = core.metricLabel(for: profile.model)
+        if let quota {
+            let reserved = quota.charge.tokens
+            let used = usage.map { Double($0.totalTokens) } ?? (firstTokenAt != nil ? reserved : 0)
+            let settlement = QuotaSettlement(
+                id: quota.charge.id,
+                subjects: quota.charge.subjects.map(\.subject),
+                reservedTokens: reserved,
+                usedTokens: used,
+                usd: usd,
+                admittedAt: quota.admittedAt
+            )
+            governor.store.settle(settlement, at: WallClock.seconds())
+            // A forwarded request is counted by the node the client called, not again here.
+            governor.record(principal, model: model, usage: usage, usd: usd)
+            core.metrics.keyUsage(
+                key: principal.key.id,
+                team: principal.team?.name,
+                model: model,
+                usage: usage,
+                usd: usd
+            )
+        }
+        core.logger.info(
+            "request completed",
+            metadata: [
+                "isobar.request_id": "\(reply.requestID)", "isobar.key": "\(principal.key.id)",
+                "isobar.team": "\(principal.team?.name ?? "-")", "isobar.model": "\(profile.model)",
+                "isobar.backend": "\(backend?.rawValue ?? "-")", "isobar.status": "\(status)",
+                "isobar.prompt_tokens": "\(usage?.promptTokens ?? 0)",
+                "isobar.completion_tokens": "\(usage?.completionTokens ?? 0)",
+                "isobar.cost_usd": "\(usd)", "isobar.latency_ms": "\(Int(duration.seconds * 1000))",
+                "isobar.forwarded": "\(quota == nil)",
+            ]
         )
     }
 

@@ -25,6 +25,10 @@ final class GatewayCore: Sendable {
     private let budgets: [ModelName: Duration]
     /// Last good answers, for `catch_all.mode: cache`.
     let answers: AnswerCache?
+    /// Virtual keys, limits and budgets, when the topology has `keys:`.
+    let governor: Governor?
+    /// Other nodes of the mesh the gossip holds up (alive or suspect).
+    let livePeers = LivePeers()
     private let routing: Mutex<RoutingState>
     private let requestCounter = Atomic<UInt64>(0)
     /// Exchanges whose requests the router may hold, by routing id.
@@ -61,16 +65,71 @@ final class GatewayCore: Sendable {
         }
         self.routing = Mutex(RoutingState(router: router, rng: Xoshiro256(seed: seed.next())))
         self.requestPrefix = String(seed.next() & 0xFFFF_FFFF, radix: 16)
-        let created = Int(time(nil))
-        let models: [JSON] = topology.models.map { group in
-            ["id": .string(group.name.rawValue), "object": "model", "created": .int(created), "owned_by": "isobar"]
-        }
-        self.modelsBody = JSON.object(["object": "list", "data": .array(models)]).bytes
+        self.modelsBody = Self.modelsBody(topology.models.map(\.name))
         self.budgets = Dictionary(
             topology.models.map { ($0.name, Duration.milliseconds(topology.routing.timeouts.budgetMs(for: $0))) },
             uniquingKeysWith: { a, _ in a }
         )
         self.answers = topology.catchAll.mode == .cache ? AnswerCache(maxBytes: topology.catchAll.cacheMaxBytes) : nil
+        let (livePeers, metrics) = (self.livePeers, self.metrics)
+        self.governor = topology.keys.map { keys in
+            Governor(
+                settings: keys,
+                meshName: topology.mesh.name,
+                store: Self.limitStore(topology, node, group, livePeers, metrics, logger),
+                now: WallClock.seconds()
+            )
+        }
+    }
+
+    /// The store `redis:` names, else the node's own memory.
+    private static func limitStore(
+        _ topology: Topology,
+        _ node: Node,
+        _ group: any EventLoopGroup,
+        _ livePeers: LivePeers,
+        _ metrics: GatewayMetrics,
+        _ logger: Logger
+    ) -> any LimitStore {
+        guard let redis = topology.redis else { return MemoryLimitStore() }
+        metrics.limitStoreUp(true)
+        let nodes = topology.nodes.count
+        return RedisLimitStore(
+            settings: redis,
+            meshName: topology.mesh.name,
+            probeLoop: group.next(),
+            // Outside a mesh every node of the topology is taken to be up (as for forwarding).
+            liveNodes: { node.gossip == nil ? nodes : livePeers.count + 1 },
+            observer: RedisLimitStore.Observer(
+                changed: { up, reason in
+                    metrics.limitStoreUp(up)
+                    let metadata: Logger.Metadata = [
+                        "isobar.redis": "\(redis.host):\(redis.port)", "isobar.reason": "\(reason)",
+                        "isobar.on_failure": "\(redis.onFailure.rawValue)",
+                    ]
+                    if up {
+                        logger.notice("limit store back: limits are shared again", metadata: metadata)
+                    } else {
+                        logger.error("limit store unreachable: counting limits on this node", metadata: metadata)
+                    }
+                },
+                decidedLocally: { metrics.limitDecidedLocally(onFailure: redis.onFailure.rawValue) }
+            )
+        )
+    }
+
+    /// The `GET /v1/models` body listing `models`.
+    private static func modelsBody(_ models: [ModelName]) -> [UInt8] {
+        let created = Int(time(nil))
+        let data: [JSON] = models.map { name in
+            ["id": .string(name.rawValue), "object": "model", "created": .int(created), "owned_by": "isobar"]
+        }
+        return JSON.object(["object": "list", "data": .array(data)]).bytes
+    }
+
+    /// The `GET /v1/models` body for a key: the models it may use.
+    func modelsBody(allowedBy principal: Principal) -> [UInt8] {
+        Self.modelsBody(topology.models.map(\.name).filter(principal.allows))
     }
 
     /// The `model` label of a request's metrics: the model's name if the topology has it, else
@@ -156,6 +215,17 @@ final class GatewayCore: Sendable {
                 group.deployments.contains { router.isUsable($0.backend, now: now) }
             }
         }
+    }
+}
+
+/// The other nodes the gossip holds up, kept as members change.
+final class LivePeers: Sendable {
+    private let peers = Mutex<Set<NodeID>>([])
+
+    var count: Int { peers.withLock { $0.count } }
+
+    func set(_ node: NodeID, up: Bool) {
+        _ = peers.withLock { up ? $0.insert(node).inserted : $0.remove(node) != nil }
     }
 }
 

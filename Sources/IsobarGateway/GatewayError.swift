@@ -14,6 +14,14 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case bodyTooLarge
         case methodNotAllowed
         case notFound
+        /// No API key, or one the node does not know (401).
+        case unauthorized
+        /// A key that may not do this: a model it is not allowed, or an admin endpoint (403).
+        case forbidden
+        /// A key or team over one of its limits or its budget (429).
+        case overLimit
+        /// The shared limit store cannot be reached and `redis.on_failure` is `closed` (503).
+        case limitsUnavailable
         /// The upstream answered with this status.
         case upstreamStatus(Int)
         case upstreamUnreachable
@@ -55,11 +63,12 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
 
     public var fault: Fault {
         switch code {
-        case .invalidRequest, .unknownModel, .unsupportedOperation, .bodyTooLarge, .methodNotAllowed, .notFound:
+        case .invalidRequest, .unknownModel, .unsupportedOperation, .bodyTooLarge, .methodNotAllowed, .notFound,
+            .unauthorized, .forbidden, .overLimit:
             .client
         case .upstreamStatus(let status): status < 500 && status != 429 && status != 408 ? .client : .upstream
         case .upstreamUnreachable, .upstreamTimeout, .upstreamMalformed, .busy: .upstream
-        case .internal: .internal
+        case .internal, .limitsUnavailable: .internal
         }
     }
 
@@ -67,7 +76,9 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
     public var retryable: Bool {
         switch code {
         case .upstreamStatus(let status): [408, 429, 500, 502, 503, 504].contains(status)
-        case .upstreamUnreachable, .upstreamTimeout, .upstreamMalformed, .busy, .internal: true
+        case .upstreamUnreachable, .upstreamTimeout, .upstreamMalformed, .busy, .internal, .overLimit,
+            .limitsUnavailable:
+            true
         default: false
         }
     }
@@ -81,6 +92,10 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case .unsupportedOperation: 400
         case .bodyTooLarge: 413
         case .methodNotAllowed: 405
+        case .unauthorized: 401
+        case .forbidden: 403
+        case .overLimit: 429
+        case .limitsUnavailable: 503
         case .upstreamStatus(let status):
             switch status {
             case 400..<500: status

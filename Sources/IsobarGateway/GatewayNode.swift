@@ -94,5 +94,6 @@ public final class GatewayNode: Service, Sendable {
             core.logger.warning("drain timeout: requests cut", metadata: ["isobar.requests": "\(unfinished)"])
         }
         core.pools.closeAll()
+        core.governor?.store.shutdown()
     }
 }

@@ -15,8 +15,16 @@ struct GatewayResponder: HTTPResponder {
         case models
         case model(Substring)
         case health, ready, metrics
-        case mesh, regions, status
+        case mesh, regions, status, usage
         case regionHealth(Substring)
+
+        /// Whether the route needs a key when the topology has keys.
+        var needsKey: Bool {
+            switch self {
+            case .generate, .models, .model, .usage: true
+            default: false
+            }
+        }
     }
 
     func respond(to request: HTTPRequest, with writer: HTTPResponseWriter) {
@@ -64,13 +72,60 @@ struct GatewayResponder: HTTPResponder {
             )
             return
         }
+        // With keys, the API and the admin endpoints need a key; health, metrics and the mesh views do not.
+        var caller: Caller?
+        if let governor = core.governor, route.needsKey {
+            switch governor.authenticate(request, now: WallClock.seconds()) {
+            case .failure(let error):
+                reply.error(error, headers: ["www-authenticate": "Bearer"])
+                return
+            case .success(let who):
+                caller = who
+            }
+        }
         switch route {
         case .generate(let operation):
-            Exchange.start(core: core, request: request, operation: operation, reply: reply)
+            if case .master? = caller {
+                reply.error(
+                    GatewayError(
+                        .forbidden,
+                        "The master key opens the admin endpoints only; call models with a virtual key"
+                    )
+                )
+                return
+            }
+            Exchange.start(core: core, request: request, operation: operation, reply: reply, caller: caller)
         case .models:
-            reply.json(status: .ok, core.modelsBody)
+            if let principal = caller?.principal {
+                reply.json(status: .ok, core.modelsBody(allowedBy: principal))
+            } else {
+                reply.json(status: .ok, core.modelsBody)
+            }
+        case .usage:
+            guard let governor = core.governor else {
+                reply.error(
+                    GatewayError(.notFound, "Usage is counted per virtual key; this topology has no keys: section")
+                )
+                return
+            }
+            guard case .master? = caller else {
+                reply.error(GatewayError(.forbidden, "GET /v1/usage needs the master key"))
+                return
+            }
+            let now = WallClock.seconds()
+            let reply = reply
+            governor.usageBody(node: core.node.name, now: now, on: writer.eventLoop).assumeIsolated().whenComplete {
+                result in
+                switch result {
+                case .success(let body): reply.json(status: .ok, body.bytes)
+                case .failure(let error):
+                    reply.error(GatewayError(.limitsUnavailable, "The limit store cannot be read: \(error)"))
+                }
+            }
         case .model(let id):
-            if let group = core.topology.models.first(where: { $0.name.rawValue == id }) {
+            if let group = core.topology.models.first(where: {
+                $0.name.rawValue == id && caller?.principal?.allows($0.name) != false
+            }) {
                 let body: JSON = [
                     "id": .string(group.name.rawValue), "object": "model", "created": 0, "owned_by": "isobar",
                 ]
@@ -140,6 +195,7 @@ struct GatewayResponder: HTTPResponder {
         case "/metrics": (.metrics, [.GET])
         case "/v1/regions": (.regions, [.GET])
         case "/v1/mesh": (.mesh, [.GET])
+        case "/v1/usage": (.usage, [.GET])
         case "/status": (.status, [.GET])
         default:
             if path.hasPrefix("/v1/models/"), path.count > 11 {
@@ -171,11 +227,14 @@ struct Reply {
     let dialect: WireAPI
     /// The `x-isobar-route` header explaining the last routing decision (when `routing.debug_header`).
     var route: String?
+    /// Headers every answer to the request carries (the key's `x-ratelimit-*`).
+    var extraHeaders = HTTPHeaders()
 
     var baseHeaders: HTTPHeaders {
         var headers = HTTPHeaders()
         headers.add(name: "x-request-id", value: requestID)
         if let route { headers.add(name: "x-isobar-route", value: route) }
+        headers.add(contentsOf: extraHeaders)
         return headers
     }
 

@@ -204,6 +204,7 @@ final class GossipShell: Sendable {
     }
 
     private func memberChanged(_ member: Member) {
+        core.livePeers.set(member.node, up: member.status.isUp)
         core.withRouter { router, _ in
             switch member.status {
             case .alive: router.peerSuspected(member.node, false)

@@ -40,6 +40,16 @@ public enum MonotonicClock {
     }
 }
 
+/// The wall clock of shells: seconds since 1970-01-01 UTC (what every node of a mesh agrees on, give or
+/// take NTP; limits and budget periods count on it).
+public enum WallClock {
+    public static func seconds() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+    }
+}
+
 /// A plain HTTP/1.1 server on SwiftNIO: keep-alive, pipelining, a request-body limit, and one
 /// `HTTPResponder` for every request.
 public struct HTTPServer: Sendable {

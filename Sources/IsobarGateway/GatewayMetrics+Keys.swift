@@ -1,0 +1,68 @@
+import IsobarModel
+import Prometheus
+
+/// Per key, team and model: requests, tokens and US dollars, and the requests limits refused.
+extension GatewayMetrics {
+    nonisolated(unsafe) static let keyRequests = name(
+        "key_requests",
+        "total",
+        "Requests of virtual keys counted against their limits here, by key, team and model"
+    )
+    nonisolated(unsafe) static let keyTokens = name(
+        "key_tokens",
+        "total",
+        "Tokens used by virtual keys, by key, team, model and kind (prompt or completion)"
+    )
+    nonisolated(unsafe) static let keySpend = name(
+        "key_spend_usd",
+        "total",
+        "US dollars spent by virtual keys at each deployment's price, by key, team and model"
+    )
+    nonisolated(unsafe) static let limitRefusals = name(
+        "limit_refusals",
+        "total",
+        "Requests refused for a key's or team's limit, by key and limit (requests, tokens, concurrent, budget)"
+    )
+
+    nonisolated(unsafe) static let limitStoreUp = name(
+        "limit_store_up",
+        "",
+        "Whether the shared limit store (redis:) answers (1), or the node counts limits on its own (0)"
+    )
+    nonisolated(unsafe) static let limitStoreOutages = name(
+        "limit_store_outages",
+        "total",
+        "Times the shared limit store stopped answering (unreachable, failed or slower than timeout_ms)"
+    )
+
+    nonisolated(unsafe) static let limitLocalDecisions = name(
+        "limit_local_decisions",
+        "total",
+        "Keyed requests decided without the shared limit store (on_failure: local counts them here, closed refuses)"
+    )
+
+    func limitDecidedLocally(onFailure: String) {
+        registry.makeCounter(descriptor: Self.limitLocalDecisions, labels: [("on_failure", onFailure)]).increment()
+    }
+
+    func limitStoreUp(_ up: Bool) {
+        registry.makeGauge(descriptor: Self.limitStoreUp).set(Int64(up ? 1 : 0))
+        if !up { registry.makeCounter(descriptor: Self.limitStoreOutages).increment() }
+    }
+
+    func keyUsage(key: String, team: String?, model: String, usage: Usage?, usd: Double) {
+        let labels = [("key", key), ("team", team ?? ""), ("model", model)]
+        registry.makeCounter(descriptor: Self.keyRequests, labels: labels).increment()
+        if let usage {
+            registry.makeCounter(descriptor: Self.keyTokens, labels: labels + [("kind", "prompt")])
+                .increment(by: Int64(usage.promptTokens))
+            registry.makeCounter(descriptor: Self.keyTokens, labels: labels + [("kind", "completion")])
+                .increment(by: Int64(usage.completionTokens))
+        }
+        registry.makeCounter(descriptor: Self.keySpend, labels: labels).increment(by: usd)
+    }
+
+    func limitRefused(key: String, limit: String) {
+        registry.makeCounter(descriptor: Self.limitRefusals, labels: [("key", key), ("limit", limit)]).increment()
+    }
+}

@@ -1,0 +1,244 @@
+"""Three real `isobar serve` processes sharing one real redis-server (issue 7): a key's 60 requests a
+minute are 60 across the three nodes, not 180; a budget is spent once; while Redis is down the nodes keep
+serving on their own counters, each a third of the limit, and go back to the shared store when it returns.
+Every process (redis-server, an emulated engine, the nodes) is started and stopped here, by PID."""
+import concurrent.futures
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+BINARY = os.environ.get("ISOBAR_BIN", str(ROOT / ".build" / "debug" / "isobar"))
+NODES = ["n1", "n2", "n3"]
+SECRETS = {"alpha": "sk-alpha-test", "beta": "sk-beta-test", "gamma": "sk-gamma-test"}
+
+
+def bound_port():
+    """A loopback TCP port the OS picked (bound and released at once)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Fleet:
+    def __init__(self, directory):
+        self.directory = directory
+        self.processes = {}
+        self.output = {}
+        self.redis_port = bound_port()
+        self.http = {name: bound_port() for name in NODES}
+
+    def spawn(self, name, command, ready, env=None):
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env or os.environ
+        )
+        lines = self.output.setdefault(name, [])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if re.search(ready, line):
+                break
+        else:
+            process.kill()
+        if process.poll() is not None:
+            pytest.fail(f"{name} did not start:\n" + "".join(lines))
+        threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True).start()
+        self.processes[name] = process
+
+    def start_redis(self):
+        self.spawn(
+            "redis",
+            [shutil.which("redis-server"), "--port", str(self.redis_port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", str(self.directory)],
+            r"Ready to accept connections",
+        )
+
+    def stop(self, name):
+        process = self.processes.pop(name)
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def start(self):
+        self.start_redis()
+        engine_port = bound_port()
+        self.spawn(
+            "engine",
+            [BINARY, "emulate", "--profile", "instant", "--listen", f"127.0.0.1:{engine_port}", "--model", "m",
+             "--output-tokens", "16"],
+            r"listening on",
+        )
+        nodes = "\n".join(
+            f"  - {{name: {n}, region: r1, listen: '127.0.0.1:{self.http[n]}'}}" for n in NODES
+        )
+        keys = "\n".join(
+            f"    - {{id: {key}, secret_env: KEY_{key.upper()}{limits}}}"
+            for key, limits in [
+                ("alpha", ", rpm: 60"),
+                ("beta", ", budget: {usd: 30, period: day}"),
+                ("gamma", ", rpm: 30"),
+            ]
+        )
+        topology = self.directory / "shared.yaml"
+        topology.write_text(
+            "mesh: {name: shared}\n"
+            "regions: [{name: r1}]\n"
+            f"nodes:\n{nodes}\n"
+            "backends:\n"
+            f"  - {{name: gpu, region: r1, engine: vllm, url: 'http://127.0.0.1:{engine_port}', models: [m],\n"
+            "     price: {input_per_mtok: 1000000, output_per_mtok: 1000000}}\n"
+            "models:\n"
+            "  - {name: chat, deployments: [{backend: gpu, model: m}]}\n"
+            "keys:\n"
+            "  master: {secret_env: MASTER_KEY}\n"
+            f"  virtual_keys:\n{keys}\n"
+            f"redis: {{url: 'redis://127.0.0.1:{self.redis_port}', timeout_ms: 100}}\n"
+        )
+        env = dict(os.environ, MASTER_KEY="sk-master-test")
+        env.update({f"KEY_{k.upper()}": v for k, v in SECRETS.items()})
+        for name in NODES:
+            self.spawn(
+                name,
+                [BINARY, "serve", "--topology", str(topology), "--node", name, "--log-level", "notice"],
+                r"node \S+ listening on http://",
+                env=env,
+            )
+
+    def call(self, node, key, path="/v1/chat/completions", body=None):
+        """(status, headers, json body) of one request."""
+        data = None
+        if path == "/v1/chat/completions":
+            data = json.dumps(body or {"model": "chat", "max_tokens": 4,
+                                       "messages": [{"role": "user", "content": "hi"}]}).encode()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.http[node]}{path}", data=data,
+            headers={"authorization": f"Bearer {key}", "content-type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return answer.status, answer.headers, json.loads(answer.read() or b"null")
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers, json.loads(error.read() or b"null")
+
+    def metrics(self, node):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http[node]}/metrics", timeout=5) as answer:
+            return answer.read().decode()
+
+    def logged(self, name, text, timeout=5):
+        """Whether `name` logs a line containing `text` within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(text in line for line in list(self.output[name])):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def dump(self):
+        for name, lines in self.output.items():
+            print(f"--- {name}\n" + "".join(lines[-30:]))
+
+    def close(self):
+        for name in list(self.processes):
+            self.processes[name].send_signal(signal.SIGCONT)
+            self.stop(name)
+
+
+@pytest.fixture
+def fleet(tmp_path):
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed (make bootstrap installs it)")
+    fleet = Fleet(tmp_path)
+    try:
+        fleet.start()
+        yield fleet
+    finally:
+        fleet.close()
+
+
+def burst(fleet, key, count):
+    """`count` requests at once, spread over the three nodes; the statuses."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=12) as pool:
+        calls = [pool.submit(fleet.call, NODES[i % 3], key) for i in range(count)]
+        return [c.result() for c in calls]
+
+
+def test_three_nodes_enforce_one_limit_and_spend_a_budget_once(fleet):
+    answers = burst(fleet, SECRETS["alpha"], 120)
+    accepted = sum(1 for status, _, _ in answers if status == 200)
+    refused = [(h, b) for status, h, b in answers if status == 429]
+    if not 59 <= accepted <= 61:
+        fleet.dump()
+    assert 59 <= accepted <= 61, f"{accepted} of 120 accepted across three nodes with 60 RPM"
+    assert len(refused) == 120 - accepted
+    headers, body = refused[0]
+    assert body["error"]["code"] == "rate_limit_exceeded"
+    assert 50 <= int(headers["retry-after"]) <= 60
+    assert headers["x-ratelimit-limit-requests"] == "60"
+    assert headers["x-ratelimit-remaining-requests"] == "0"
+
+    # A dollar a token: each answer costs 20-25 USD (its prompt and 4 completion tokens) of a 30 USD budget, spent
+    # once across the nodes: two answers, then refusals everywhere.
+    statuses = [fleet.call(node, SECRETS["beta"])[0] for node in NODES * 2]
+    assert statuses[:2] == [200, 200] and set(statuses[2:]) == {429}, statuses
+    status, _, body = fleet.call("n3", SECRETS["beta"])
+    assert status == 429 and body["error"]["code"] == "budget_exceeded"
+    spent = []
+    for node in NODES:
+        status, _, usage = fleet.call(node, "sk-master-test", path="/v1/usage")
+        assert status == 200 and usage["store"] == "redis"
+        beta = next(k for k in usage["keys"] if k["id"] == "beta")
+        spent.append(beta["budget"]["spent_usd"])
+    assert len(set(spent)) == 1 and 40 <= spent[0] < 50, f"every node reads one spend: {spent}"
+
+
+def test_redis_outage_falls_back_to_a_share_of_the_limit_and_recovers(fleet):
+    fleet.stop("redis")
+    started = time.monotonic()
+    answers = burst(fleet, SECRETS["gamma"], 60)
+    elapsed = time.monotonic() - started
+    accepted = sum(1 for status, _, _ in answers if status == 200)
+    # Each node counts alone, a third of 30 RPM (the first request per node may wait timeout_ms first).
+    if not 29 <= accepted <= 31:
+        fleet.dump()
+        print(fleet.metrics("n1"))
+    assert 29 <= accepted <= 31, f"{accepted} accepted while Redis was down"
+    assert elapsed < 10, f"requests hung on the store: {elapsed:.1f} s"
+    for node in NODES:
+        text = fleet.metrics(node)
+        assert re.search(r"^isobar_limit_store_up 0", text, re.M)
+        assert re.search(r"^isobar_limit_store_outages_total 1$", text, re.M)
+        assert re.search(r'^isobar_limit_local_decisions_total\{on_failure="local"\} 20$', text, re.M)
+    assert fleet.logged("n1", "limit store unreachable")
+
+    fleet.start_redis()
+    deadline = time.monotonic() + 10
+    def back():
+        return all(re.search(r"^isobar_limit_store_up 1", fleet.metrics(n), re.M) for n in NODES)
+    while time.monotonic() < deadline and not back():
+        time.sleep(0.2)
+    assert back(), "back on the shared store"
+    assert fleet.logged("n1", "limit store back")
+    # Shared again: alpha's fresh limit holds across the nodes.
+    answers = burst(fleet, SECRETS["alpha"], 90)
+    accepted = sum(1 for status, _, _ in answers if status == 200)
+    if not 59 <= accepted <= 61:
+        fleet.dump()
+    assert 59 <= accepted <= 61, f"{accepted} accepted once Redis was back"
+
