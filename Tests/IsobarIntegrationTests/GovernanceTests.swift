@@ -92,6 +92,18 @@ struct GovernanceTests {
                 #expect(try await Self.get(port, "/v1/models/other", key: "sk-alpha").status == 404)
 
                 #expect(try await Self.post(port, key: "sk-master").status == 403, "the master key is not a client key")
+                // A client posing as a node that forwarded the request: no valid signature, no service.
+                for signature in [nil, "1795000000:00ff:alpha"] {
+                    let forged = try await TestHTTPClient.send(
+                        port: port,
+                        path: "/v1/chat/completions",
+                        headers: [("x-isobar-hop", "n2"), ("x-request-id", "r1")]
+                            + (signature.map { [("x-isobar-hop-auth", $0)] } ?? []),
+                        body: chatBody(model: "chat"),
+                        group: Harness.group
+                    )
+                    #expect(forged.status == 401)
+                }
                 #expect(try await Self.get(port, "/v1/usage", key: "sk-alpha").status == 403)
                 #expect(try await Self.get(port, "/health", key: nil).status == 200, "health needs no key")
                 #expect(try await Self.get(port, "/metrics", key: nil).status == 200)

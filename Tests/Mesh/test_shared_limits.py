@@ -1,7 +1,9 @@
 """Three real `isobar serve` processes sharing one real redis-server (issue 7): a key's 60 requests a
 minute are 60 across the three nodes, not 180; a budget is spent once; while Redis is down the nodes keep
 serving on their own counters, each a third of the limit, and go back to the shared store when it returns.
-Every process (redis-server, an emulated engine, the nodes) is started and stopped here, by PID."""
+The engine is reachable from region r1 only, so n3 (region r2) forwards every request to n1 or n2, signed
+for its key: counted once, at n3. Every process (redis-server, an emulated engine, the nodes) is started
+and stopped here, by PID."""
 import concurrent.futures
 import json
 import os
@@ -21,6 +23,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent.parent
 BINARY = os.environ.get("ISOBAR_BIN", str(ROOT / ".build" / "debug" / "isobar"))
 NODES = ["n1", "n2", "n3"]
+REGIONS = {"n1": "r1", "n2": "r1", "n3": "r2"}
 SECRETS = {"alpha": "sk-alpha-test", "beta": "sk-beta-test", "gamma": "sk-gamma-test"}
 
 
@@ -86,7 +89,7 @@ class Fleet:
             r"listening on",
         )
         nodes = "\n".join(
-            f"  - {{name: {n}, region: r1, listen: '127.0.0.1:{self.http[n]}'}}" for n in NODES
+            f"  - {{name: {n}, region: {REGIONS[n]}, listen: '127.0.0.1:{self.http[n]}'}}" for n in NODES
         )
         keys = "\n".join(
             f"    - {{id: {key}, secret_env: KEY_{key.upper()}{limits}}}"
@@ -99,11 +102,11 @@ class Fleet:
         topology = self.directory / "shared.yaml"
         topology.write_text(
             "mesh: {name: shared}\n"
-            "regions: [{name: r1}]\n"
+            "regions: [{name: r1}, {name: r2}]\n"
             f"nodes:\n{nodes}\n"
             "backends:\n"
             f"  - {{name: gpu, region: r1, engine: vllm, url: 'http://127.0.0.1:{engine_port}', models: [m],\n"
-            "     price: {input_per_mtok: 1000000, output_per_mtok: 1000000}}\n"
+            "     reachable_from: region, price: {input_per_mtok: 1000000, output_per_mtok: 1000000}}\n"
             "models:\n"
             "  - {name: chat, deployments: [{backend: gpu, model: m}]}\n"
             "keys:\n"
@@ -206,6 +209,10 @@ def test_three_nodes_enforce_one_limit_and_spend_a_budget_once(fleet):
         beta = next(k for k in usage["keys"] if k["id"] == "beta")
         spent.append(beta["budget"]["spent_usd"])
     assert len(set(spent)) == 1 and 40 <= spent[0] < 50, f"every node reads one spend: {spent}"
+    # n3 served its share through r1's nodes, which accepted the signed hops without counting them again.
+    assert re.search(r'^isobar_forwarded_requests_total\{direction="out",node="n[12]"\} [1-9]', fleet.metrics("n3"), re.M)
+    received = "".join(fleet.metrics(n) for n in ["n1", "n2"])
+    assert re.search(r'^isobar_forwarded_requests_total\{direction="in",node="n3"\} [1-9]', received, re.M)
 
 
 def test_redis_outage_falls_back_to_a_share_of_the_limit_and_recovers(fleet):
