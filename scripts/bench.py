@@ -7,7 +7,9 @@ Runs a zero-latency emulated upstream (`isobar emulate --profile instant`) and o
 * gateway CPU time per request (non-streaming, and a 16-token stream), read from /proc;
 * added p50/p99 latency at concurrency 1 and 64 (through the gateway minus direct to the upstream);
 * throughput at concurrency 64, through the gateway and direct, and their ratio;
-* gateway resident memory while 1,000 streams are open at once.
+* gateway resident memory while 1,000 streams are open at once;
+* what a virtual key's limits cost: a node counting them in memory against one sharing them through a
+  real redis-server, both measured in the same run (issue 7: at most +30 µs CPU and +0.2 ms p50).
 
 The baseline is the direct call to the same upstream in the same run. Numbers depend on the machine
 and its load; quote them with `nproc` and the load average printed at the top.
@@ -32,6 +34,7 @@ WRK_SCRIPT = r"""
 wrk.method = "POST"
 wrk.headers["content-type"] = "application/json"
 wrk.body = os.getenv("BENCH_BODY")
+if os.getenv("BENCH_AUTH") then wrk.headers["authorization"] = os.getenv("BENCH_AUTH") end
 done = function(summary, latency, requests)
   io.write(string.format("RESULT {\"requests\": %d, \"errors\": %d, \"seconds\": %f, \"p50_us\": %f, \"p99_us\": %f}\n",
     summary.requests, summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
@@ -79,11 +82,12 @@ def stop(process):
         process.kill()
 
 
-def wrk(url, body, connections, seconds, script):
+def wrk(url, body, connections, seconds, script, auth=None):
     threads = min(2, connections)
+    env = {**os.environ, "BENCH_BODY": body, **({"BENCH_AUTH": auth} if auth else {})}
     out = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "-s", script, url],
-        capture_output=True, text=True, env={**os.environ, "BENCH_BODY": body}, check=True,
+        capture_output=True, text=True, env=env, check=True,
     ).stdout
     match = re.search(r"RESULT (\{.*\})", out)
     if not match:
@@ -91,9 +95,9 @@ def wrk(url, body, connections, seconds, script):
     return json.loads(match.group(1))
 
 
-def measure(url, body, connections, seconds, script, pid=None):
+def measure(url, body, connections, seconds, script, pid=None, auth=None):
     before = cpu_seconds(pid) if pid else 0
-    result = wrk(url, body, connections, seconds, script)
+    result = wrk(url, body, connections, seconds, script, auth)
     if pid:
         result["cpu_us_per_request"] = (cpu_seconds(pid) - before) / max(1, result["requests"]) * 1e6
     result["rps"] = result["requests"] / result["seconds"]
@@ -205,10 +209,60 @@ def scrape_cost(isobar, work, seconds, endpoints=64):
     return shares
 
 
+def limits_cost(isobar, work, upstream_port, script, seconds):
+    """One node per store, the same key with generous limits (requests per minute, tokens per minute, a
+    concurrency cap and a budget, so every check runs): (memory rows, redis rows) of non-streaming requests at
+    concurrency 1 and 64."""
+    redis_port = free_port()
+    redis = start([shutil.which("redis-server"), "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+                   "--appendonly", "no"], "Ready to accept connections")
+    body = '{"model": "bench", "messages": [{"role": "user", "content": "Benchmark the limits."}], "max_tokens": 16}'
+    results = {}
+    try:
+        for store in ("memory", "redis"):
+            port = free_port()
+            topology = os.path.join(work, f"limits-{store}.yaml")
+            with open(topology, "w") as f:
+                f.write(f"""
+mesh: {{name: bench-limits}}
+regions: [{{name: local}}]
+nodes: [{{name: gw, region: local, listen: "127.0.0.1:{port}"}}]
+backends:
+  - {{name: upstream, region: local, engine: vllm, url: "http://127.0.0.1:{upstream_port}", models: [m],
+     price: {{input_per_mtok: 0.1, output_per_mtok: 0.2}}}}
+models:
+  - {{name: bench, deployments: [{{backend: upstream, model: m}}]}}
+keys:
+  master: {{secret_env: BENCH_MASTER}}
+  teams: [{{name: t, rpm: 10000000, tpm: 10000000000, max_concurrent: 100000, budget: {{usd: 1000000, period: day}}}}]
+  virtual_keys:
+    - {{id: bench, team: t, secret_env: BENCH_KEY, rpm: 10000000, tpm: 10000000000, max_concurrent: 100000}}
+""" + (f"redis: {{url: 'redis://127.0.0.1:{redis_port}'}}\n" if store == "redis" else ""))
+            env_before = dict(os.environ)
+            os.environ.update(BENCH_MASTER="sk-bench-master", BENCH_KEY="sk-bench")
+            try:
+                gateway = start([isobar, "serve", "--topology", topology, "--node", "gw", "--log-level", "error"],
+                                "listening on")
+            finally:
+                os.environ.clear()
+                os.environ.update(env_before)
+            try:
+                url = f"http://127.0.0.1:{port}/v1/chat/completions"
+                measure(url, body, 8, 2, script, auth="Bearer sk-bench")
+                results[store] = [measure(url, body, c, seconds, script, pid=gateway.pid, auth="Bearer sk-bench")
+                                  for c in (1, 64)]
+            finally:
+                stop(gateway)
+    finally:
+        stop(redis)
+    return results
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--isobar", default=".build/release/isobar")
     parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--limits-only", action="store_true", help="only the cost of shared limits")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench: wrk is missing; run make bootstrap")
@@ -250,6 +304,23 @@ models:
         measure(through, plain % "bench", 8, 2, script)
         measure(direct, plain % "m", 8, 2, script)
 
+        limits = limits_cost(isobar, work, upstream_port, script, args.seconds)
+        print(f"\nvirtual-key limits (non-streaming): {'store':<7} {'conc':>4} {'p50':>8} {'p99':>8} {'rps':>7} {'CPU/req':>9}")
+        for store, rows in limits.items():
+            for connections, r in zip((1, 64), rows):
+                print(f"{'':<35} {store:<7} {connections:>4} {r['p50_us']/1000:>6.3f}ms {r['p99_us']/1000:>6.3f}ms "
+                      f"{r['rps']:>7.0f} {r['cpu_us_per_request']:>7.1f}µs" + (f"  errors {r['errors']}" if r["errors"] else ""))
+        limit_targets = [
+            ("redis limits: added CPU per request", limits["redis"][1]["cpu_us_per_request"]
+             - limits["memory"][1]["cpu_us_per_request"], 30, "µs"),
+            ("redis limits: added p50 at concurrency 1", (limits["redis"][0]["p50_us"]
+             - limits["memory"][0]["p50_us"]) / 1000, 0.2, "ms"),
+        ]
+        if args.limits_only:
+            for label, value, target, unit in limit_targets:
+                print(f"{label:<40} {value:>8.2f} {unit}  target {target} {unit}  {'ok' if value <= target else 'OVER'}")
+            return
+
         rows = []
         for name, body in [("non-streaming", plain), ("16-token stream", stream)]:
             for connections in (1, 64):
@@ -284,7 +355,7 @@ models:
             ("gateway CPU per 16-token stream", rows[3][3]["cpu_us_per_request"], 250, "µs"),
             ("added p50 at concurrency 1", (rows[0][3]["p50_us"] - rows[0][2]["p50_us"]) / 1000, 0.3, "ms"),
             ("resident memory at 1,000 streams", peak, 100, "MB"),
-        ]
+        ] + limit_targets
         scraping = scrape_cost(isobar, work, max(10, args.seconds))
         print(f"\nscraping 64 vLLM endpoints every 250 ms: {scraping['filter'] * 100:.2f} % of one core; "
               f"{scraping['full'] * 100:.2f} % if the engine ignored name[] and sent all 68 KB "

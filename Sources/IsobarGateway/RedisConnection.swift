@@ -63,22 +63,37 @@ final class RedisConnection {
     /// Sends one command and waits for its reply (at most the timeout). An error reply is thrown with
     /// `isReply`; a broken connection is thrown and the connection must not be used again.
     func command(_ arguments: [String]) throws(RedisError) -> RedisValue {
-        let bytes = arguments.map { Array($0.utf8) }
-        let reply: UnsafeMutableRawPointer? = bytes.withUnsafeBufferPointers { pointers, lengths in
-            redisCommandArgv(
-                context,
-                Int32(pointers.count),
-                UnsafeMutablePointer(mutating: pointers.baseAddress),
-                lengths.baseAddress
-            )
-        }
-        guard let reply else {
-            throw RedisError(message: "redis: \(context.pointee.err != 0 ? Self.errorText(context) : "no reply")")
-        }
-        defer { freeReplyObject(reply) }
-        let value = Self.value(reply.assumingMemoryBound(to: redisReply.self))
+        let value = try pipeline([arguments])[0]
         if case .error(let message) = value { throw RedisError(message: "redis: \(message)", isReply: true) }
         return value
+    }
+
+    /// Sends every command at once and reads their replies in order (error replies included, as
+    /// `.error`): one write and one wait for a whole batch. Throws when the connection breaks.
+    func pipeline(_ commands: [[String]]) throws(RedisError) -> [RedisValue] {
+        for arguments in commands {
+            let bytes = arguments.map { Array($0.utf8) }
+            let appended = bytes.withUnsafeBufferPointers { pointers, lengths in
+                redisAppendCommandArgv(
+                    context,
+                    Int32(pointers.count),
+                    UnsafeMutablePointer(mutating: pointers.baseAddress),
+                    lengths.baseAddress
+                )
+            }
+            guard appended == REDIS_OK else { throw RedisError(message: "redis: \(Self.errorText(context))") }
+        }
+        var values: [RedisValue] = []
+        values.reserveCapacity(commands.count)
+        for _ in commands {
+            var reply: UnsafeMutableRawPointer?
+            guard redisGetReply(context, &reply) == REDIS_OK, let reply else {
+                throw RedisError(message: "redis: \(context.pointee.err != 0 ? Self.errorText(context) : "no reply")")
+            }
+            values.append(Self.value(reply.assumingMemoryBound(to: redisReply.self)))
+            freeReplyObject(reply)
+        }
+        return values
     }
 
     private static func value(_ reply: UnsafeMutablePointer<redisReply>) -> RedisValue {

@@ -262,18 +262,17 @@ public struct QuotaLedger: Sendable {
     ///   limit while N live nodes each count on their own). Budgets count what is spent here that many
     ///   times over on top of what was known to be spent elsewhere.
     public mutating func admit(_ charge: QuotaCharge, at now: Double, share: Double = 1) -> QuotaAdmission {
+        // Accounts are changed in place: a copy would copy its logs, a minute of requests.
         var admission = QuotaAdmission()
         for (subject, allowance) in charge.subjects {
-            var account = accounts[subject] ?? Account()
-            account.prepare(allowance, share: share, at: now)
-            accounts[subject] = account
-            if let refusal = account.refusal(for: charge, subject, allowance, share: share, at: now) {
+            accounts[subject, default: Account()].prepare(allowance, share: share, at: now)
+            if let refusal = accounts[subject]?.refusal(for: charge, subject, allowance, share: share, at: now) {
                 admission.refusal = refusal
                 return admission
             }
         }
         for (subject, _) in charge.subjects {
-            accounts[subject]!.record(charge, at: now, into: &admission)
+            accounts[subject]?.record(charge, at: now, into: &admission)
         }
         return admission
     }
@@ -282,13 +281,7 @@ public struct QuotaLedger: Sendable {
     /// cost added to the budget periods.
     public mutating func settle(_ settlement: QuotaSettlement, at now: Double) {
         for subject in settlement.subjects {
-            guard var account = accounts[subject] else { continue }
-            account.inFlight = max(0, account.inFlight - 1)
-            if now - settlement.admittedAt < 60 {
-                account.tokens?.adjust(settlement.id, by: settlement.usedTokens - settlement.reservedTokens)
-            }
-            account.spentUSD += settlement.usd
-            accounts[subject] = account
+            accounts[subject]?.settle(settlement, at: now)
         }
     }
 
@@ -317,8 +310,8 @@ public struct QuotaLedger: Sendable {
 extension QuotaLedger.Account {
     /// Makes the logs match the allowance at this share, and starts a new budget period when one began.
     mutating func prepare(_ allowance: Allowance, share: Double, at now: Double) {
-        requests = Self.log(requests, allowance.requestsPerMinute, share: share)
-        tokens = Self.log(tokens, allowance.tokensPerMinute, share: share)
+        Self.limit(&requests, allowance.requestsPerMinute, share: share)
+        Self.limit(&tokens, allowance.tokensPerMinute, share: share)
         if let budget = allowance.budget {
             let start = budget.period.bounds(containing: now).start
             if start != periodStart {
@@ -329,12 +322,21 @@ extension QuotaLedger.Account {
         }
     }
 
-    private static func log(_ log: SlidingLog?, _ limit: Int?, share: Double) -> SlidingLog? {
-        guard let limit else { return nil }
+    private static func limit(_ log: inout SlidingLog?, _ limit: Int?, share: Double) {
+        guard let limit else {
+            log = nil
+            return
+        }
         let scaled = max(min(Double(limit), 1), Double(limit) * share)
-        guard var log else { return SlidingLog(limit: scaled) }
-        log.limit = scaled
-        return log
+        if log == nil { log = SlidingLog(limit: scaled) } else { log?.limit = scaled }
+    }
+
+    mutating func settle(_ settlement: QuotaSettlement, at now: Double) {
+        inFlight = max(0, inFlight - 1)
+        if now - settlement.admittedAt < 60 {
+            tokens?.adjust(settlement.id, by: settlement.usedTokens - settlement.reservedTokens)
+        }
+        spentUSD += settlement.usd
     }
 
     func refusal(
@@ -389,16 +391,14 @@ extension QuotaLedger.Account {
 
     mutating func record(_ charge: QuotaCharge, at now: Double, into admission: inout QuotaAdmission) {
         inFlight += 1
-        if var log = requests {
-            let verdict = log.admit(cost: 1, id: charge.id, at: now)
-            requests = log
-            admission.requests = Self.tightest(admission.requests, log.limit, verdict)
+        if let verdict = requests?.admit(cost: 1, id: charge.id, at: now), let limit = requests?.limit {
+            admission.requests = Self.tightest(admission.requests, limit, verdict)
         }
-        if var log = tokens {
-            // A request estimated above the whole limit is let through alone, reserving the whole limit.
-            let verdict = log.admit(cost: min(charge.tokens, log.limit), id: charge.id, at: now)
-            tokens = log
-            admission.tokens = Self.tightest(admission.tokens, log.limit, verdict)
+        // A request estimated above the whole limit is let through alone, reserving the whole limit.
+        if let limit = tokens?.limit,
+            let verdict = tokens?.admit(cost: min(charge.tokens, limit), id: charge.id, at: now)
+        {
+            admission.tokens = Self.tightest(admission.tokens, limit, verdict)
         }
     }
 
