@@ -352,39 +352,21 @@ extension QuotaLedger.Account {
                 return .init(subject: subject, limit: .concurrent, value: scaled, retryAfterSeconds: 1)
             }
         }
-        if let log = requests {
-            let verdict = log.check(cost: 1, at: now)
-            if !verdict.allowed {
-                return .init(
-                    subject: subject,
-                    limit: .requests,
-                    value: log.limit,
-                    retryAfterSeconds: verdict.retryAfterSeconds
-                )
-            }
+        func refused(_ limit: QuotaLimit, _ value: Double, _ verdict: QuotaVerdict) -> QuotaAdmission.Refusal? {
+            verdict.allowed
+                ? nil
+                : .init(subject: subject, limit: limit, value: value, retryAfterSeconds: verdict.retryAfterSeconds)
         }
-        if let log = tokens {
-            let verdict = log.check(cost: min(charge.tokens, log.limit), at: now)
-            if !verdict.allowed {
-                return .init(
-                    subject: subject,
-                    limit: .tokens,
-                    value: log.limit,
-                    retryAfterSeconds: verdict.retryAfterSeconds
-                )
-            }
+        if let log = requests, let refusal = refused(.requests, log.limit, log.check(cost: 1, at: now)) {
+            return refusal
+        }
+        if let log = tokens,
+            let refusal = refused(.tokens, log.limit, log.check(cost: min(charge.tokens, log.limit), at: now))
+        {
+            return refusal
         }
         if let budget = allowance.budget {
-            let spent = baseUSD + spentUSD / share
-            let verdict = budget.check(spentUSD: spent, at: now)
-            if !verdict.allowed {
-                return .init(
-                    subject: subject,
-                    limit: .budget,
-                    value: budget.usd,
-                    retryAfterSeconds: verdict.retryAfterSeconds
-                )
-            }
+            return refused(.budget, budget.usd, budget.check(spentUSD: baseUSD + spentUSD / share, at: now))
         }
         return nil
     }
