@@ -92,9 +92,12 @@ final class RedisLimitStore: LimitStore {
         run(Self.admitScript, keys: script.keys, arguments: script.arguments, on: loop).whenComplete { [self] result in
             guard done.claim() else { return }
             timeout.cancel()
-            switch result {
-            case .success(let reply):
-                promise.succeed(admission(reply, charge, at: now))
+            switch result.flatMap({ reply in
+                admission(reply, charge, at: now).map { .success($0) }
+                    ?? .failure(RedisError(message: "redis: unexpected reply to the admission script: \(reply)"))
+            }) {
+            case .success(let admission):
+                promise.succeed(admission)
             case .failure(let error):
                 wentDown("\(error)")
                 fallback(charge, at: now, share: state.withLock { $0.share }, on: loop).cascade(to: promise)
@@ -273,9 +276,10 @@ final class RedisLimitStore: LimitStore {
         return (keys, arguments)
     }
 
-    private func admission(_ reply: RedisValue, _ charge: QuotaCharge, at now: Double) -> QuotaAdmission {
+    /// The admission the script's reply says; nil for a reply of the wrong shape (never admitted blindly).
+    private func admission(_ reply: RedisValue, _ charge: QuotaCharge, at now: Double) -> QuotaAdmission? {
         guard case .array(let values) = reply, values.count == 3 + 3 * charge.subjects.count else {
-            return QuotaAdmission()
+            return nil
         }
         var admission = QuotaAdmission()
         var spent: [QuotaSubject: (usd: Double, period: Budget.Period)] = [:]
