@@ -93,6 +93,8 @@ public struct GossipInstance: Sendable {
     var nextProbeAt: Instant
     var nextGossipAt: Instant
     var nextSyncAt: Instant
+    /// When a node that knows no live member next looks for the mesh through a seed.
+    var nextSeekAt: Instant
     var nextReapAt: Instant
     var hasLeft = false
 
@@ -157,6 +159,7 @@ public struct GossipInstance: Sendable {
         nextProbeAt = now + configuration.probeInterval
         nextGossipAt = now + configuration.gossipInterval
         nextSyncAt = now + configuration.syncInterval
+        nextSeekAt = now + configuration.probeInterval
         nextReapAt = now + configuration.deadRetention
     }
 
@@ -260,11 +263,30 @@ public struct GossipInstance: Sendable {
                 actions.append(.sync(syncState(now: now), to: peer))
             }
         }
+        if now >= nextSeekAt {
+            nextSeekAt = now + configuration.probeInterval
+            seekMesh(now: now, rng: &rng, into: &actions)
+        }
         if now >= nextReapAt {
             nextReapAt = now + .seconds(5)
             reap(now: now)
         }
         return actions
+    }
+
+    /// A node alone — started before the others, its join gone to seeds not up yet, or cut off from all of
+    /// them — syncs with a random seed every probe interval instead of waiting for the next full sync
+    /// (`syncInterval`), so two nodes of a topology find each other within seconds whichever starts first.
+    /// The tick (every gossip interval) checks it.
+    private mutating func seekMesh(
+        now: Instant,
+        rng: inout some RandomNumberGenerator,
+        into actions: inout [GossipAction]
+    ) {
+        guard !members.values.contains(where: { $0.status.isUp }), let seed = seeds.randomElement(using: &rng) else {
+            return
+        }
+        actions.append(.sync(syncState(now: now), to: seed))
     }
 
     /// Announces that this node leaves: its members hear `left` (not a failure) at once. The instance

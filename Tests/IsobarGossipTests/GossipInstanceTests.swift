@@ -16,7 +16,8 @@ struct TestMesh {
 
     static func address(_ i: Int) -> HostPort { HostPort(host: "10.0.0.\(i + 1)", port: 7946) }
 
-    init(regions: [RegionID], configuration: GossipConfiguration = GossipConfiguration()) {
+    /// Nodes not in `starting` (every node when nil) are started later with `start(_:)`.
+    init(regions: [RegionID], configuration: GossipConfiguration = GossipConfiguration(), starting: Set<Int>? = nil) {
         let addresses = regions.indices.map(Self.address)
         nodes = regions.enumerated().map { i, region in
             GossipInstance(
@@ -30,8 +31,10 @@ struct TestMesh {
                 now: .zero
             )
         }
-        for i in nodes.indices { carryOut(nodes[i].start(now: now, rng: &rng), from: i) }
+        for i in nodes.indices where starting?.contains(i) ?? true { start(i) }
     }
+
+    mutating func start(_ i: Int) { carryOut(nodes[i].start(now: now, rng: &rng), from: i) }
 
     mutating func carryOut(_ actions: [GossipAction], from i: Int) {
         for action in actions {
@@ -79,6 +82,44 @@ struct TestMesh {
 }
 
 @Suite struct GossipInstanceTests {
+    @Test("a node alone (its join went to seeds not up yet) looks for the mesh every probe interval")
+    func aLoneNodeKeepsLookingForTheMesh() {
+        var rng = Xoshiro256(seed: 1)
+        var node = GossipInstance(
+            node: "n0",
+            region: "a",
+            address: TestMesh.address(0),
+            incarnation: 1,
+            seeds: (0..<5).map(TestMesh.address),
+            backends: [],
+            configuration: GossipConfiguration(),
+            now: .zero
+        )
+        #expect(node.start(now: .zero, rng: &rng).count == 3, "the join: three of the four seeds")
+        var seeks: [HostPort] = []
+        var now = Instant.zero
+        while now < Instant.zero + .seconds(10) {
+            now = now + .milliseconds(200)
+            for case .sync(_, let seed) in node.tick(now: now, rng: &rng) { seeks.append(seed) }
+        }
+        // Every second instead of at the next full sync 30 s on, each time a random seed.
+        #expect(seeks.count == 10)
+        #expect(Set(seeks).count == 4 && !seeks.contains(TestMesh.address(0)))
+    }
+
+    @Test("two nodes of a nine-node topology started seconds apart find each other within seconds")
+    func nodesStartingApartMeet() {
+        // Only n0 and, three seconds later, n5 run: a join or sync to any other node is lost. n5's join
+        // goes to three of its eight seeds and (with this seed) misses n0; the next full sync is 30 s on.
+        var mesh = TestMesh(regions: Array(repeating: "a", count: 9), starting: [0])
+        mesh.cut = Set(1..<9)
+        mesh.run(for: .seconds(3))
+        mesh.cut.remove(5)
+        mesh.start(5)
+        mesh.run(for: .seconds(4))
+        #expect(mesh.status(of: 5, at: 0) == .alive && mesh.status(of: 0, at: 5) == .alive)
+    }
+
     @Test func nodesJoinThroughTheirSeedsAndProbeEachOther() {
         var mesh = TestMesh(regions: ["a", "a", "b", "b"])
         mesh.run(for: .seconds(5))
