@@ -199,9 +199,10 @@ struct ModelFile {
     var policy: Sourced<String>?
     var contextFallbacks: Sourced<[Sourced<String>]>?
     var timeouts: Fields?
+    var cache: Fields?
 
     init?(_ value: YAMLValue) {
-        let keys = ["name", "deployments", "fallbacks", "policy", "context_fallbacks", "timeouts"]
+        let keys = ["name", "deployments", "fallbacks", "policy", "context_fallbacks", "timeouts", "cache"]
         guard let fields = value.fields(keys) else { return nil }
         location = fields.location
         name = fields.string("name")
@@ -210,6 +211,7 @@ struct ModelFile {
         policy = fields.string("policy")
         contextFallbacks = fields.strings("context_fallbacks")
         timeouts = fields.timeouts()
+        cache = fields.fields("cache", ["enabled", "ttl_s", "force"])
     }
 }
 
@@ -315,10 +317,12 @@ struct CatchAllFile {
 /// `limits:`
 struct LimitsFile {
     var maxRequestBodyBytes: Sourced<Int>?
+    var responseCacheMaxBytes: Sourced<Int>?
 
     init?(_ value: YAMLValue) {
-        guard let fields = value.fields(["max_request_body_bytes"]) else { return nil }
+        guard let fields = value.fields(["max_request_body_bytes", "response_cache_max_bytes"]) else { return nil }
         maxRequestBodyBytes = fields.integer("max_request_body_bytes")
+        responseCacheMaxBytes = fields.integer("response_cache_max_bytes")
     }
 }
 

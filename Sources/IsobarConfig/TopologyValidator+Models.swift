@@ -17,6 +17,7 @@ extension TopologyValidator {
         let contextFallbacks = checkFallbacks(model.contextFallbacks, "context_fallbacks", of: model, name: name)
         let policy = model.policy.flatMap(policy)
         let timeouts = checkTimeouts(model.timeouts)
+        let cache = checkCache(model.cache)
         guard log.count == before, let name else { return nil }
         return ModelGroup(
             name: ModelName(name),
@@ -24,8 +25,29 @@ extension TopologyValidator {
             fallbacks: fallbacks.map(ModelName.init),
             policy: policy,
             contextFallbacks: contextFallbacks.map(ModelName.init),
-            timeouts: timeouts
+            timeouts: timeouts,
+            cache: cache
         )
+    }
+
+    /// `cache: {enabled, ttl_s, force}`: on when `enabled` is true; `ttl_s` above 0, at most 30 days.
+    private func checkCache(_ fields: Fields?) -> ResponseCacheSettings? {
+        guard let fields else { return nil }
+        let defaults = ResponseCacheSettings()
+        var ttl = defaults.ttlSeconds
+        if let given = fields.number("ttl_s") {
+            if given.value > 0, given.value <= 30 * 86_400 {
+                ttl = given.value
+            } else {
+                log.error(
+                    given.location,
+                    "must be above 0 and at most 2592000 seconds (30 days), got \(format(given.value))"
+                )
+            }
+        }
+        let force = fields.boolean("force")?.value ?? defaults.force
+        guard required(fields.boolean("enabled"), "enabled", in: fields.location)?.value == true else { return nil }
+        return ResponseCacheSettings(ttlSeconds: ttl, force: force)
     }
 
     // MARK: - Deployments

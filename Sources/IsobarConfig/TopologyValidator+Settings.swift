@@ -123,7 +123,12 @@ extension TopologyValidator {
     }
 
     func checkLimits() -> Limits {
-        let bytes = integer(file.limits?.maxRequestBodyBytes, in: 1024...(1 << 30), units: " bytes (1 KiB to 1 GiB)")
-        return bytes.map(Limits.init) ?? Limits()
+        let defaults = Limits()
+        let body = integer(file.limits?.maxRequestBodyBytes, in: 1024...(1 << 30), units: " bytes (1 KiB to 1 GiB)")
+        let cache = integer(file.limits?.responseCacheMaxBytes, in: 0...(1 << 34), units: " bytes (up to 16 GiB)")
+        return Limits(
+            maxRequestBodyBytes: body ?? defaults.maxRequestBodyBytes,
+            responseCacheMaxBytes: cache ?? defaults.responseCacheMaxBytes
+        )
     }
 }

@@ -1,8 +1,9 @@
 import IsobarModel
 import Synchronization
 
-/// The last good answer to each distinct request, kept for `catch_all.mode: cache`: when nothing can
-/// serve a request, an identical earlier request's answer is replayed. Bounded in bytes (keys included),
+/// The last good answer to each distinct request: for `catch_all.mode: cache` (when nothing can serve a
+/// request, an identical earlier request's answer is replayed) and for the models' response caches (with
+/// a TTL; an expired answer is not served and goes when space is needed). Bounded in bytes (keys included),
 /// least recently used out. Shared by the event loops of a node.
 final class AnswerCache: Sendable {
     /// A request as received: who sent it (a key's answers are never another's), its operation and its
@@ -17,6 +18,8 @@ final class AnswerCache: Sendable {
     struct Answer: Sendable {
         var streamed: Bool
         var bytes: [UInt8]
+        /// When it stops being served (the response cache's TTL); nil: never.
+        var expiresAt: Instant? = nil
     }
 
     private struct Entry {
@@ -74,12 +77,14 @@ final class AnswerCache: Sendable {
         }
     }
 
-    /// The last good answer to `key`, if one is kept.
-    func answer(for key: Key) -> Answer? {
+    /// The last good answer to `key`, if one is kept and has not expired at `now`.
+    func answer(for key: Key, now: Instant = MonotonicClock.now()) -> Answer? {
         state.withLock { state in
             guard let slot = state.slots[key] else { return nil }
+            let answer = state.entries[slot]!.answer
+            if let expiresAt = answer.expiresAt, expiresAt <= now { return nil }
             state.order.touch(slot)
-            return state.entries[slot]!.answer
+            return answer
         }
     }
 }

@@ -129,7 +129,7 @@ extension Exchange: UpstreamResponseDelegate {
         end(attempt, discardConnection: false)
         let now = MonotonicClock.now()
         core.withRouter { router, _ in router.completed(attempt.plan.attempt, usage: usage, now: now) }
-        core.answers?.store(cacheKey, AnswerCache.Answer(streamed: false, bytes: Array(body.readableBytesView)))
+        remember(AnswerCache.Answer(streamed: false, bytes: Array(body.readableBytesView)))
         firstTokenAt = now
         var headers = reply.baseHeaders
         headers.add(name: "content-type", value: "application/json")
@@ -199,9 +199,9 @@ extension Exchange: UpstreamResponseDelegate {
 
     /// Keeps what a committed stream sent, for the answer cache.
     private func capture(_ bytes: [UInt8]) {
-        guard captured != nil, let answers = core.answers else { return }
+        guard captured != nil else { return }
         captured!.append(contentsOf: bytes)
-        if captured!.count > answers.maxEntryBytes { captured = nil }
+        if captured!.count > captureLimit { captured = nil }
     }
 
     /// The upstream body ended without an end marker having been relayed.
@@ -249,7 +249,7 @@ extension Exchange: UpstreamResponseDelegate {
         attempt.sentAt = nil
         let now = MonotonicClock.now()
         core.withRouter { router, _ in router.completed(attempt.plan.attempt, usage: attempt.usage, now: now) }
-        if let captured { core.answers?.store(cacheKey, AnswerCache.Answer(streamed: true, bytes: captured)) }
+        if let captured { remember(AnswerCache.Answer(streamed: true, bytes: captured)) }
         reply.writer.end()
         finish(status: 200, backend: attempt.backend.name, usage: attempt.usage)
     }

@@ -45,6 +45,9 @@ final class Exchange {
     let principal: Principal?
     /// What the request reserved of its key's limits here, settled when it ends.
     var quota: (charge: QuotaCharge, admittedAt: Double)?
+    /// Where the model's response cache keeps this request's answer, and for how long; nil when the model
+    /// has no cache or the request may not be cached.
+    let responseKey: (key: AnswerCache.Key, ttl: Duration)?
 
     init(
         core: GatewayCore,
@@ -77,6 +80,48 @@ final class Exchange {
             prefixHashes: request.body.withUnsafeReadableBytes { fields.prefixHashes(in: $0) },
             hashBlockTokens: RequestFields.prefixBlockBytes / 4
         )
+        self.responseKey = Self.responseKey(
+            core: core,
+            operation: operation,
+            body: request.body,
+            model: ModelName(fields.model),
+            tenant: principal?.key.id ?? ""
+        )
+    }
+
+    /// The response cache's key of a request: its key's id, the operation and the body's JSON with keys
+    /// sorted. Only for a model with `cache.enabled`, and only a request with `temperature: 0` unless the
+    /// cache is forced (absent, the temperature is 1, OpenAI's and Anthropic's default).
+    static func responseKey(
+        core: GatewayCore,
+        operation: Operation,
+        body: ByteBuffer,
+        model: ModelName,
+        tenant: String
+    ) -> (key: AnswerCache.Key, ttl: Duration)? {
+        guard core.responses != nil, let settings = core.topology.model(model)?.cache,
+            case .success(let json) = body.withUnsafeReadableBytes({ JSON.parse($0) })
+        else { return nil }
+        guard settings.force || operation == .embeddings || json["temperature"]?.doubleValue ?? 1 == 0 else {
+            return nil
+        }
+        let key = AnswerCache.Key(tenant: tenant, operation: operation, body: json.canonical.bytes)
+        return (key, .milliseconds(settings.ttlSeconds * 1000))
+    }
+
+    /// The most a stream's bytes are kept for the caches that would take them.
+    var captureLimit: Int {
+        max(core.answers?.maxEntryBytes ?? 0, responseKey == nil ? 0 : core.responses?.maxEntryBytes ?? 0)
+    }
+
+    /// Keeps a good answer for the catch-all's cache and the model's response cache.
+    func remember(_ answer: AnswerCache.Answer) {
+        core.answers?.store(cacheKey, answer)
+        if let responseKey {
+            var kept = answer
+            kept.expiresAt = MonotonicClock.now() + responseKey.ttl
+            core.responses?.store(responseKey.key, kept)
+        }
     }
 
     /// Reads the routing fields of a request, checks its key's limits and starts its exchange; or answers
@@ -156,7 +201,17 @@ final class Exchange {
         reply.writer.onClientClose = { self.clientGone() }
         let budget = TimeAmount.nanoseconds(core.budget(for: profile.model).nanoseconds)
         totalTimer = eventLoop.assumeIsolated().scheduleTask(in: budget) { self.totalTimeout() }
-        if core.answers != nil, profile.stream { captured = [] }
+        if let responseKey {
+            let model = core.metricLabel(for: profile.model)
+            if let hit = core.responses?.answer(for: responseKey.key) {
+                core.metrics.responseCache(model: model, hit: true)
+                respondStored(hit.bytes, streamed: hit.streamed, header: "x-isobar-cache", value: "hit")
+                return
+            }
+            core.metrics.responseCache(model: model, hit: false)
+            reply.extraHeaders.add(name: "x-isobar-cache", value: "miss")
+        }
+        if captureLimit > 0, profile.stream { captured = [] }
         if profile.forwarded, let sender = clientHeaders.first(name: Self.hopHeader) {
             // Labelled by the sender only when it is a node of the topology (clients cannot grow the metric).
             let known = core.topology.node(NodeID(sender)) != nil
@@ -391,7 +446,7 @@ final class Exchange {
         let model = core.metricLabel(for: profile.model)
         if plan.mode == .cache, let answer = core.answers?.answer(for: cacheKey) {
             core.metrics.caughtAll(model: model, answer: "cache")
-            respondFromCatchAll(answer.bytes, streamed: answer.streamed, source: "cache")
+            respondStored(answer.bytes, streamed: answer.streamed, header: "x-isobar-catch-all", value: "cache")
             return
         }
         if plan.mode == .static, CatchAllAnswer.supports(operation) {
@@ -404,7 +459,7 @@ final class Exchange {
             )
             core.metrics.caughtAll(model: model, answer: "static")
             let bytes = profile.stream ? answer.stream(includeUsage: fields.includeUsage) : answer.body
-            respondFromCatchAll(bytes, streamed: profile.stream, source: "static")
+            respondStored(bytes, streamed: profile.stream, header: "x-isobar-catch-all", value: "static")
             return
         }
         core.metrics.caughtAll(model: model, answer: "busy")
@@ -429,11 +484,12 @@ final class Exchange {
         )
     }
 
-    private func respondFromCatchAll(_ bytes: [UInt8], streamed: Bool, source: String) {
+    /// Answers with bytes the node holds (a cached or static answer), marked by `header: value`.
+    private func respondStored(_ bytes: [UInt8], streamed: Bool, header: String, value: String) {
         var headers = reply.baseHeaders
         headers.add(name: "content-type", value: streamed ? "text/event-stream" : "application/json")
         if streamed { headers.add(name: "cache-control", value: "no-cache") }
-        headers.add(name: "x-isobar-catch-all", value: source)
+        headers.add(name: header, value: value)
         reply.writer.respond(status: .ok, headers: headers, body: reply.writer.allocator.buffer(bytes: bytes))
         finish(status: 200, backend: nil, usage: nil)
     }

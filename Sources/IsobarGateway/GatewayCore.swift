@@ -25,6 +25,8 @@ final class GatewayCore: Sendable {
     private let budgets: [ModelName: Duration]
     /// Last good answers, for `catch_all.mode: cache`.
     let answers: AnswerCache?
+    /// The response caches of the models with `cache.enabled`, in one memory budget.
+    let responses: AnswerCache?
     /// Virtual keys, limits and budgets, when the topology has `keys:`.
     let governor: Governor?
     /// Other nodes of the mesh the gossip holds up (alive or suspect).
@@ -71,6 +73,9 @@ final class GatewayCore: Sendable {
             uniquingKeysWith: { a, _ in a }
         )
         self.answers = topology.catchAll.mode == .cache ? AnswerCache(maxBytes: topology.catchAll.cacheMaxBytes) : nil
+        self.responses =
+            topology.models.contains { $0.cache != nil }
+            ? AnswerCache(maxBytes: topology.limits.responseCacheMaxBytes) : nil
         let (livePeers, metrics) = (self.livePeers, self.metrics)
         self.governor = topology.keys.map { keys in
             Governor(

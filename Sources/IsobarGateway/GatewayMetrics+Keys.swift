@@ -41,6 +41,20 @@ extension GatewayMetrics {
         "Keyed requests decided without the shared limit store (on_failure: local counts them here, closed refuses)"
     )
 
+    nonisolated(unsafe) static let responseCache = name(
+        "response_cache",
+        "total",
+        "Cacheable requests of models with a response cache, by model and result (hit or miss)"
+    )
+
+    func responseCache(model: String, hit: Bool) {
+        registry.makeCounter(
+            descriptor: Self.responseCache,
+            labels: [("model", model), ("result", hit ? "hit" : "miss")]
+        )
+        .increment()
+    }
+
     func limitDecidedLocally(onFailure: String) {
         registry.makeCounter(descriptor: Self.limitLocalDecisions, labels: [("on_failure", onFailure)]).increment()
     }

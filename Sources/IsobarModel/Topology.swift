@@ -286,6 +286,8 @@ public struct ModelGroup: Sendable, Equatable {
     /// Timeouts of this model's calls, over the backend's and `routing.timeouts`; its `totalMs` is the
     /// request's whole budget.
     public var timeouts: TimeoutOverrides
+    /// The exact response cache of this model; `nil`: off.
+    public var cache: ResponseCacheSettings?
 
     public init(
         name: ModelName,
@@ -293,7 +295,8 @@ public struct ModelGroup: Sendable, Equatable {
         fallbacks: [ModelName] = [],
         policy: PolicyKind? = nil,
         contextFallbacks: [ModelName] = [],
-        timeouts: TimeoutOverrides = TimeoutOverrides()
+        timeouts: TimeoutOverrides = TimeoutOverrides(),
+        cache: ResponseCacheSettings? = nil
     ) {
         self.name = name
         self.deployments = deployments
@@ -301,6 +304,22 @@ public struct ModelGroup: Sendable, Equatable {
         self.policy = policy
         self.contextFallbacks = contextFallbacks
         self.timeouts = timeouts
+        self.cache = cache
+    }
+}
+
+/// A model's exact response cache (`models[].cache`): a request identical to an earlier one of the same
+/// key (same operation and the same JSON, whatever its key order and spacing) is answered from it.
+public struct ResponseCacheSettings: Sendable, Equatable {
+    /// How long an answer is kept, in seconds.
+    public var ttlSeconds: Double
+    /// Cache requests sampled with `temperature` above 0 too (absent, OpenAI's default is 1): their
+    /// answers are meant to vary, so by default only `temperature: 0` requests are cached.
+    public var force: Bool
+
+    public init(ttlSeconds: Double = 300, force: Bool = false) {
+        self.ttlSeconds = ttlSeconds
+        self.force = force
     }
 }
 
@@ -579,13 +598,16 @@ public struct CatchAll: Sendable, Equatable {
     }
 }
 
-/// Limits on what a node accepts.
+/// Limits on what a node accepts and keeps.
 public struct Limits: Sendable, Equatable {
     /// Largest request body accepted; larger ones get 413.
     public var maxRequestBodyBytes: Int
+    /// Memory for the response caches of every model (least recently used out).
+    public var responseCacheMaxBytes: Int
 
-    public init(maxRequestBodyBytes: Int = 8 * 1024 * 1024) {
+    public init(maxRequestBodyBytes: Int = 8 * 1024 * 1024, responseCacheMaxBytes: Int = 64 << 20) {
         self.maxRequestBodyBytes = maxRequestBodyBytes
+        self.responseCacheMaxBytes = responseCacheMaxBytes
     }
 }
 

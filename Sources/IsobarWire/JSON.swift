@@ -555,3 +555,18 @@ extension JSON {
         return out
     }
 }
+
+extension JSON {
+    /// The value with every object's keys sorted: two documents that differ only in key order and spacing
+    /// have the same canonical bytes (the response cache's key).
+    public var canonical: JSON {
+        switch self {
+        case .array(let items): .array(items.map(\.canonical))
+        case .object(let object):
+            .object(
+                JSONObject(object.fields.sorted { $0.key < $1.key }.map { (key: $0.key, value: $0.value.canonical) })
+            )
+        default: self
+        }
+    }
+}

@@ -107,6 +107,26 @@ import Testing
         #expect(good?.redis?.host == "::1" && good?.redis?.port == 6379 && good?.redis?.onFailure == .local)
     }
 
+    @Test func responseCachesAreSetPerModel() throws {
+        let yaml = Fixture.minimal.replacingOccurrences(
+            of: "deployments: [{backend: b1, model: m1}]}",
+            with: "deployments: [{backend: b1, model: m1}], cache: {enabled: true, ttl_s: 60}}"
+        )
+        let topology = try Fixture.load(yaml + "limits: {response_cache_max_bytes: 1048576}\n")
+        #expect(topology.models[0].cache == ResponseCacheSettings(ttlSeconds: 60, force: false))
+        #expect(topology.limits.responseCacheMaxBytes == 1_048_576)
+        let bad = Fixture.minimal.replacingOccurrences(
+            of: "deployments: [{backend: b1, model: m1}]}",
+            with: "deployments: [{backend: b1, model: m1}], cache: {ttl_s: 0, force: yes}}"
+        )
+        #expect(
+            Fixture.problems(bad) == [
+                "test.yaml:8: models[0].cache.ttl_s: must be above 0 and at most 2592000 seconds (30 days), got 0",
+                "test.yaml:8: models[0].cache.enabled: required key is missing",
+            ]
+        )
+    }
+
     /// `printf %s SECRET | sha256sum`, computed outside the code under test.
     static func sha256(_ text: String) -> String {
         switch text {
