@@ -60,8 +60,8 @@ def rss_mb(pid):
         return int(f.read().split()[1]) * PAGE / 1e6
 
 
-def start(cmd, ready_pattern):
-    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def start(cmd, ready_pattern, env=None):
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     deadline = time.time() + 30
     while time.time() < deadline:
         line = process.stdout.readline()
@@ -238,14 +238,9 @@ keys:
   virtual_keys:
     - {{id: bench, team: t, secret_env: BENCH_KEY, rpm: 10000000, tpm: 10000000000, max_concurrent: 100000}}
 """ + (f"redis: {{url: 'redis://127.0.0.1:{redis_port}'}}\n" if store == "redis" else ""))
-            env_before = dict(os.environ)
-            os.environ.update(BENCH_MASTER="sk-bench-master", BENCH_KEY="sk-bench")
-            try:
-                gateway = start([isobar, "serve", "--topology", topology, "--node", "gw", "--log-level", "error"],
-                                "listening on")
-            finally:
-                os.environ.clear()
-                os.environ.update(env_before)
+            gateway = start([isobar, "serve", "--topology", topology, "--node", "gw", "--log-level", "error"],
+                            "listening on", env={**os.environ, "BENCH_MASTER": "sk-bench-master",
+                                                 "BENCH_KEY": "sk-bench"})
             try:
                 url = f"http://127.0.0.1:{port}/v1/chat/completions"
                 measure(url, body, 8, 2, script, auth="Bearer sk-bench")

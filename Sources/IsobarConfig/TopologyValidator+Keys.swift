@@ -18,18 +18,14 @@ extension TopologyValidator {
         }
         let modelNames = models.map(\.rawValue)
         var teams: [Team] = []
-        var teamNames = Set<String>()
+        var teamNames = NameTable(kind: "team", log: log, identifier: false)
         for team in file.teams?.value ?? [] {
             let allowance = checkAllowance(team.allowance, models: modelNames)
-            guard let name = nonEmpty(required(team.name, "name", in: team.location)) else { continue }
-            guard teamNames.insert(name.value).inserted else {
-                log.error(name.location, "duplicate team '\(name.value)'")
-                continue
-            }
-            teams.append(Team(name: name.value, allowance: allowance))
+            guard let name = teamNames.claim(team.name, in: team.location) else { continue }
+            teams.append(Team(name: name, allowance: allowance))
         }
         var keys: [VirtualKey] = []
-        var ids = Set<String>()
+        var ids = NameTable(kind: "key id", log: log, identifier: false)
         var owners: [KeyHash: String] = master.map { [$0: "the master key"] } ?? [:]
         for key in file.virtualKeys?.value ?? [] {
             let allowance = checkAllowance(key.allowance, models: modelNames)
@@ -37,18 +33,14 @@ extension TopologyValidator {
                 reference($0, "team", in: key.location, kind: "team", among: teams.map(\.name))
             }
             let hash = keyHash(key.credential, what: "key")
-            guard let id = nonEmpty(required(key.id, "id", in: key.location)) else { continue }
-            guard ids.insert(id.value).inserted else {
-                log.error(id.location, "duplicate key id '\(id.value)'")
-                continue
-            }
+            guard let id = ids.claim(key.id, in: key.location, key: "id") else { continue }
             guard let hash, key.team == nil || team != nil else { continue }
             if let owner = owners[hash] {
-                log.error(key.location, "key '\(id.value)' has the same secret as \(owner); every key needs its own")
+                log.error(key.location, "key '\(id)' has the same secret as \(owner); every key needs its own")
                 continue
             }
-            owners[hash] = "key '\(id.value)'"
-            keys.append(VirtualKey(id: id.value, team: team, hash: hash, allowance: allowance))
+            owners[hash] = "key '\(id)'"
+            keys.append(VirtualKey(id: id, team: team, hash: hash, allowance: allowance))
         }
         guard let master else { return nil }
         return KeySettings(master: master, teams: teams, keys: keys)
@@ -120,15 +112,6 @@ extension TopologyValidator {
             }
         }
         return allowance
-    }
-
-    private func nonEmpty(_ name: Sourced<String>?) -> Sourced<String>? {
-        guard let name else { return nil }
-        guard !name.value.isEmpty else {
-            log.error(name.location, "must not be empty")
-            return nil
-        }
-        return name
     }
 
     // MARK: - Redis

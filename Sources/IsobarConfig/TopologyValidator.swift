@@ -189,10 +189,10 @@ struct NameTable {
         self.identifier = identifier
     }
 
-    /// The name if it is present, well formed and new.
-    mutating func claim(_ name: Sourced<String>?, in owner: Location) -> String? {
+    /// The name if it is present, well formed and new (`key`: where the owner gives it).
+    mutating func claim(_ name: Sourced<String>?, in owner: Location, key: String = "name") -> String? {
         guard let name else {
-            log.missing(owner.key("name"))
+            log.missing(owner.key(key))
             return nil
         }
         guard !name.value.isEmpty else {

@@ -78,15 +78,14 @@ final class RedisLimitStore: LimitStore {
     // MARK: - LimitStore
 
     func admit(_ charge: QuotaCharge, at now: Double, on loop: any EventLoop) -> EventLoopFuture<QuotaAdmission> {
-        let (up, share) = state.withLock { ($0.up, $0.share) }
-        guard up else { return fallback(charge, at: now, share: share, on: loop) }
+        guard state.withLock({ $0.up }) else { return fallback(charge, at: now, on: loop) }
         let promise = loop.makePromise(of: QuotaAdmission.self)
         let done = Once()
         // Whichever comes first answers: the store, or the timeout (then the node decides alone).
         let timeout = loop.scheduleTask(in: .milliseconds(Int64(settings.timeoutMs))) { [self] in
             guard done.claim() else { return }
             wentDown("no answer within \(Int(settings.timeoutMs)) ms")
-            fallback(charge, at: now, share: state.withLock { $0.share }, on: loop).cascade(to: promise)
+            fallback(charge, at: now, on: loop).cascade(to: promise)
         }
         let script = admitArguments(charge, at: now)
         run(Self.admitScript, keys: script.keys, arguments: script.arguments, on: loop).whenComplete { [self] result in
@@ -100,7 +99,7 @@ final class RedisLimitStore: LimitStore {
                 promise.succeed(admission)
             case .failure(let error):
                 wentDown("\(error)")
-                fallback(charge, at: now, share: state.withLock { $0.share }, on: loop).cascade(to: promise)
+                fallback(charge, at: now, on: loop).cascade(to: promise)
             }
         }
         return promise.futureResult
@@ -118,7 +117,7 @@ final class RedisLimitStore: LimitStore {
         }
         let arguments = [
             String(settlement.id), Self.units(settlement.reservedTokens), Self.units(settlement.usedTokens),
-            String(settlement.usd), String(Int(now - settlement.admittedAt < 60 ? 1 : 0)),
+            String(settlement.usd), String(Int(now - settlement.admittedAt < 60 ? 1 : 0)), Self.spendTTL,
         ]
         run(Self.settleScript, keys: keys + spendKeys, arguments: arguments, on: probeLoop).whenComplete {
             [self] result in
@@ -231,10 +230,11 @@ final class RedisLimitStore: LimitStore {
     /// KEYS: per subject its tokens log and sum and in-flight set, then per subject its day and month
     /// spend counters.
     /// ARGV: request id, reserved and used tokens, US dollars, whether the reservation is still in its
-    /// minute (1/0).
+    /// minute (1/0), the spend counters' lifetime (s).
     static let settleScript = RedisScript(
         """
         local id, reserved, usedTokens, usd, recent = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5] == '1'
+        local ttl = ARGV[6]
         local n = #KEYS / 5
         for s = 1, n do
           local k = (s - 1) * 3
@@ -251,7 +251,7 @@ final class RedisLimitStore: LimitStore {
             local key = KEYS[n * 3 + (s - 1) * 2 + p]
             if usd > 0 then
               redis.call('INCRBYFLOAT', key, usd)
-              redis.call('EXPIRE', key, 3024000)
+              redis.call('EXPIRE', key, ttl)
             end
           end
         end
@@ -287,13 +287,13 @@ final class RedisLimitStore: LimitStore {
             let base = 3 + 3 * i
             if let budget = allowance.budget { spent[subject] = (values[base + 2].number ?? 0, budget.period) }
             if let rpm = allowance.requestsPerMinute, let used = values[base].number {
-                admission.requests = Self.tighter(
+                admission.requests = .tightest(
                     admission.requests,
                     QuotaWindow(limit: Double(rpm), remaining: Double(rpm) - used, resetSeconds: 60)
                 )
             }
             if let tpm = allowance.tokensPerMinute, let used = values[base + 1].number {
-                admission.tokens = Self.tighter(
+                admission.tokens = .tightest(
                     admission.tokens,
                     QuotaWindow(limit: Double(tpm), remaining: Double(tpm) - used, resetSeconds: 60)
                 )
@@ -319,17 +319,12 @@ final class RedisLimitStore: LimitStore {
         return admission
     }
 
-    private static func tighter(_ a: QuotaWindow?, _ b: QuotaWindow) -> QuotaWindow {
-        guard let a, a.remaining <= b.remaining else { return b }
-        return a
-    }
-
     // MARK: - Failure and recovery
 
+    /// Decides on the node's own counters, with its share of each limit (or refuses, `closed`).
     private func fallback(
         _ charge: QuotaCharge,
         at now: Double,
-        share: Double,
         on loop: any EventLoop
     )
         -> EventLoopFuture<QuotaAdmission>
@@ -338,12 +333,16 @@ final class RedisLimitStore: LimitStore {
         guard settings.onFailure == .local else {
             return loop.makeFailedFuture(RedisError(message: "the shared limit store is unreachable"))
         }
+        let share = state.withLock { $0.share }
         return loop.makeSucceededFuture(local.withLock { $0.admit(charge, at: now, share: share) })
     }
 
+    /// The part of each limit this node may use alone: one over the live nodes.
+    private var liveShare: Double { 1 / Double(max(1, liveNodes())) }
+
     private func wentDown(_ reason: String) {
         let now = WallClock.seconds()
-        let share = 1 / Double(max(1, liveNodes()))
+        let share = liveShare
         let (wasUp, lastSpent) = state.withLock { state in
             defer {
                 state.up = false
@@ -369,7 +368,7 @@ final class RedisLimitStore: LimitStore {
     /// Each second: refreshes the node's share, and while the store is away tries it again; once it
     /// answers, adds what was spent meanwhile and goes back to it.
     private func probe() {
-        let share = 1 / Double(max(1, liveNodes()))
+        let share = liveShare
         let up = state.withLock { state in
             state.share = share
             return state.up
@@ -384,7 +383,7 @@ final class RedisLimitStore: LimitStore {
                 }
                 for (key, usd) in pending {
                     _ = try connection.command(["INCRBYFLOAT", key, String(usd)])
-                    _ = try connection.command(["EXPIRE", key, "3024000"])
+                    _ = try connection.command(["EXPIRE", key, Self.spendTTL])
                 }
             }
         }.whenSuccess { [self] in
@@ -490,6 +489,9 @@ final class RedisLimitStore: LimitStore {
     }
 
     static func units(_ value: Double) -> String { String(Int(value.rounded())) }
+
+    /// How long a spend counter outlives its period's start, in seconds: 35 days, past any month.
+    static let spendTTL = String(35 * 86_400)
 }
 
 /// A Lua script Redis runs atomically, called by its SHA-1.
@@ -499,10 +501,7 @@ struct RedisScript: Sendable {
 
     init(_ source: String) {
         self.source = source
-        self.sha1 = Insecure.SHA1.hash(data: Array(source.utf8)).map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
+        self.sha1 = Insecure.SHA1.hash(data: Array(source.utf8)).hexDigits
     }
 }
 

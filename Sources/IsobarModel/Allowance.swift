@@ -98,34 +98,12 @@ public struct KeyHash: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses `sha256:` followed by 64 hexadecimal digits.
     public init?(text: String) {
-        guard text.hasPrefix("sha256:") else { return nil }
-        let hex = Array(text.utf8.dropFirst(7))
-        guard hex.count == 64 else { return nil }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(32)
-        for i in stride(from: 0, to: 64, by: 2) {
-            guard let high = Self.nibble(hex[i]), let low = Self.nibble(hex[i + 1]) else { return nil }
-            bytes.append(high << 4 | low)
-        }
-        self.bytes = bytes
+        guard text.hasPrefix("sha256:"), let bytes = [UInt8](hexDigits: text.dropFirst(7)) else { return nil }
+        self.init(bytes: bytes)
     }
 
     /// `sha256:` and the digest in lowercase hexadecimal.
-    public var description: String {
-        let digits = Array("0123456789abcdef".utf8)
-        var text: [UInt8] = Array("sha256:".utf8)
-        for byte in bytes { text += [digits[Int(byte >> 4)], digits[Int(byte & 15)]] }
-        return String(decoding: text, as: UTF8.self)
-    }
-
-    private static func nibble(_ c: UInt8) -> UInt8? {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
-        default: nil
-        }
-    }
+    public var description: String { "sha256:" + bytes.hexDigits }
 }
 
 /// Virtual keys and teams (`keys:`): who may call the node, and within what limits.

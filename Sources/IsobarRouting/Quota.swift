@@ -204,6 +204,12 @@ public struct QuotaWindow: Sendable, Equatable {
         self.remaining = remaining
         self.resetSeconds = resetSeconds
     }
+
+    /// Of the window shown so far (if any) and `other`, the one with less remaining (the first on a tie).
+    public static func tightest(_ shown: QuotaWindow?, _ other: QuotaWindow) -> QuotaWindow {
+        guard let shown, shown.remaining <= other.remaining else { return other }
+        return shown
+    }
 }
 
 /// The answer to a charge: admitted or not, with what the rate-limit headers say.
@@ -374,19 +380,20 @@ extension QuotaLedger.Account {
     mutating func record(_ charge: QuotaCharge, at now: Double, into admission: inout QuotaAdmission) {
         inFlight += 1
         if let verdict = requests?.admit(cost: 1, id: charge.id, at: now), let limit = requests?.limit {
-            admission.requests = Self.tightest(admission.requests, limit, verdict)
+            admission.requests = .tightest(admission.requests, QuotaWindow(limit: limit, verdict))
         }
         // A request estimated above the whole limit is let through alone, reserving the whole limit.
         if let limit = tokens?.limit,
             let verdict = tokens?.admit(cost: min(charge.tokens, limit), id: charge.id, at: now)
         {
-            admission.tokens = Self.tightest(admission.tokens, limit, verdict)
+            admission.tokens = .tightest(admission.tokens, QuotaWindow(limit: limit, verdict))
         }
     }
+}
 
-    private static func tightest(_ window: QuotaWindow?, _ limit: Double, _ verdict: QuotaVerdict) -> QuotaWindow {
-        let this = QuotaWindow(limit: limit, remaining: verdict.remaining, resetSeconds: verdict.resetSeconds)
-        guard let window, window.remaining <= this.remaining else { return this }
-        return window
+extension QuotaWindow {
+    /// A limit's window as a verdict on it leaves it.
+    init(limit: Double, _ verdict: QuotaVerdict) {
+        self.init(limit: limit, remaining: verdict.remaining, resetSeconds: verdict.resetSeconds)
     }
 }

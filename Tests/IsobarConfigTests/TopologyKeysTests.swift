@@ -71,7 +71,7 @@ import Testing
                 "test.yaml:11: keys.teams[0].rpm: must be from 1 to 10000000 requests per minute, got 0",
                 "test.yaml:11: keys.teams[0].tpm: must be from 1 to 10000000000 tokens per minute, got 99999999999",
                 "test.yaml:11: keys.teams[0].models[0]: unknown model 'chta' (did you mean 'chat'?)",
-                "test.yaml:12: keys.teams[1].name: duplicate team 'a'",
+                "test.yaml:12: keys.teams[1].name: duplicate team 'a' (first defined on line 11)",
                 "test.yaml:14: keys.virtual_keys[0].team: unknown team 'b' (did you mean 'a'?)",
                 "test.yaml:14: keys.virtual_keys[0].hash: expected sha256: and 64 hexadecimal digits "
                     + "(the output of `printf %s \"$KEY\" | sha256sum`)",

@@ -10,31 +10,17 @@ import re
 import signal
 import socket
 import subprocess
-import threading
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+from processes import free_port, start as start_process
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 BINARY = os.environ.get("ISOBAR_BIN", str(ROOT / ".build" / "debug" / "isobar"))
 NODES = [("n1", "r1"), ("n2", "r1"), ("n3", "r2"), ("n4", "r2"), ("n5", "r3")]
 KEY = base64.b64encode(bytes(random.getrandbits(8) for _ in range(32))).decode()
-
-
-def free_port():
-    """A port free for TCP and UDP on 127.0.0.1 (gossip uses both)."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port = tcp.getsockname()[1]
-            try:
-                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                    udp.bind(("127.0.0.1", port))
-                return port
-            except OSError:
-                continue
 
 
 class Mesh:
@@ -62,28 +48,13 @@ class Mesh:
         self.output = {}
 
     def start(self, name):
-        env = dict(os.environ, TEST_GOSSIP_KEY=KEY)
-        process = subprocess.Popen(
+        self.processes[name] = start_process(
+            name,
             [BINARY, "serve", "--topology", str(self.topology), "--node", name, "--log-level", "notice"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
+            r"node \S+ listening on http://",
+            self.output.setdefault(name, []),
+            env=dict(os.environ, TEST_GOSSIP_KEY=KEY),
         )
-        lines = self.output.setdefault(name, [])
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if re.search(r"node \S+ listening on http://", line):
-                break
-        else:
-            process.kill()
-            pytest.fail(f"{name} did not start:\n" + "".join(lines))
-        threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True).start()
-        self.processes[name] = process
 
     def get(self, name, path):
         with urllib.request.urlopen(f"http://127.0.0.1:{self.http[name]}{path}", timeout=5) as answer:

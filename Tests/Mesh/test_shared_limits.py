@@ -10,15 +10,14 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
+from processes import free_port, start as start_process
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 BINARY = os.environ.get("ISOBAR_BIN", str(ROOT / ".build" / "debug" / "isobar"))
@@ -27,40 +26,16 @@ REGIONS = {"n1": "r1", "n2": "r1", "n3": "r2"}
 SECRETS = {"alpha": "sk-alpha-test", "beta": "sk-beta-test", "gamma": "sk-gamma-test"}
 
 
-def bound_port():
-    """A loopback TCP port the OS picked (bound and released at once)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Fleet:
     def __init__(self, directory):
         self.directory = directory
         self.processes = {}
         self.output = {}
-        self.redis_port = bound_port()
-        self.http = {name: bound_port() for name in NODES}
+        self.redis_port = free_port()
+        self.http = {name: free_port() for name in NODES}
 
     def spawn(self, name, command, ready, env=None):
-        process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env or os.environ
-        )
-        lines = self.output.setdefault(name, [])
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if re.search(ready, line):
-                break
-        else:
-            process.kill()
-        if process.poll() is not None:
-            pytest.fail(f"{name} did not start:\n" + "".join(lines))
-        threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True).start()
-        self.processes[name] = process
+        self.processes[name] = start_process(name, command, ready, self.output.setdefault(name, []), env=env)
 
     def start_redis(self):
         self.spawn(
@@ -81,7 +56,7 @@ class Fleet:
 
     def start(self):
         self.start_redis()
-        engine_port = bound_port()
+        engine_port = free_port()
         self.spawn(
             "engine",
             [BINARY, "emulate", "--profile", "instant", "--listen", f"127.0.0.1:{engine_port}", "--model", "m",

@@ -1,0 +1,41 @@
+"""The real processes of the Tests/Mesh suites: free loopback ports, and starting a process until it says it
+is ready while its output keeps being collected. The suites stop their processes themselves, by PID."""
+import re
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+
+def free_port():
+    """A port free for TCP and UDP on 127.0.0.1 (gossip uses both)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind(("127.0.0.1", 0))
+            port = tcp.getsockname()[1]
+            try:
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                    udp.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+
+
+def start(name, command, ready, lines, env=None, timeout=60):
+    """Starts `command` and waits up to `timeout` s for an output line matching `ready`; fails the test
+    with what it printed if none comes. Its output, from the start, goes on into `lines`."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if re.search(ready, line):
+            threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True).start()
+            return process
+    process.kill()
+    process.wait()
+    pytest.fail(f"{name} did not start:\n" + "".join(lines))
