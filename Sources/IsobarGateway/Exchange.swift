@@ -183,7 +183,7 @@ final class Exchange {
                     return
                 }
                 self.reply.extraHeaders = Governor.rateLimitHeaders(admission)
-                self.quota = (charge, now)
+                self.quota = (charge, admission.admittedAt ?? now)
                 self.begin()
             case .failure(let error):
                 self.reply.error(
@@ -558,7 +558,7 @@ final class Exchange {
                 usd: usd,
                 admittedAt: quota.admittedAt
             )
-            governor.store.settle(settlement, at: WallClock.seconds())
+            governor.store.settle(settlement, at: WallClock.seconds(), on: eventLoop)
             // A forwarded request is counted by the node the client called, not again here.
             governor.record(principal, model: model, usage: usage, usd: usd)
             core.metrics.keyUsage(

@@ -118,7 +118,10 @@ final class GatewayCore: Sendable {
                         logger.error("limit store unreachable: counting limits on this node", metadata: metadata)
                     }
                 },
-                decidedLocally: { metrics.limitDecidedLocally(onFailure: redis.onFailure.rawValue) }
+                decidedLocally: { metrics.limitDecidedLocally(onFailure: redis.onFailure.rawValue) },
+                scriptFailed: { message in
+                    logger.error("limit store script failed", metadata: ["isobar.reason": "\(message)"])
+                }
             )
         )
     }

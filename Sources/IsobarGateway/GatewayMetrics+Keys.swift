@@ -61,7 +61,9 @@ extension GatewayMetrics {
 
     func limitStoreUp(_ up: Bool) {
         registry.makeGauge(descriptor: Self.limitStoreUp).set(Int64(up ? 1 : 0))
-        if !up { registry.makeCounter(descriptor: Self.limitStoreOutages).increment() }
+        // Shown from the start (at 0), so that an alert on its increase sees the first outage.
+        let outages = registry.makeCounter(descriptor: Self.limitStoreOutages)
+        if !up { outages.increment() }
     }
 
     func keyUsage(key: String, team: String?, model: String, usage: Usage?, usd: Double) {

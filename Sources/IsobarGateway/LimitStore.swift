@@ -11,15 +11,15 @@ protocol LimitStore: Sendable {
     var kind: String { get }
     /// Checks a request against its subjects' limits and, when it passes, counts it.
     func admit(_ charge: QuotaCharge, at now: Double, on loop: any EventLoop) -> EventLoopFuture<QuotaAdmission>
-    /// Settles a request that ended.
-    func settle(_ settlement: QuotaSettlement, at now: Double)
+    /// Settles a request that ended (from `loop`).
+    func settle(_ settlement: QuotaSettlement, at now: Double, on loop: any EventLoop)
     /// What each subject spent in the budget period containing `now`.
     func spent(
         _ subjects: [(QuotaSubject, Budget.Period)],
         at now: Double,
         on loop: any EventLoop
     ) -> EventLoopFuture<[Double]>
-    /// Stops the store's threads and timers (the node is stopping).
+    /// Stops the store's connections and timers (the node is stopping).
     func shutdown()
 }
 
@@ -34,7 +34,7 @@ final class MemoryLimitStore: LimitStore {
         loop.makeSucceededFuture(ledger.withLock { $0.admit(charge, at: now) })
     }
 
-    func settle(_ settlement: QuotaSettlement, at now: Double) {
+    func settle(_ settlement: QuotaSettlement, at now: Double, on loop: any EventLoop) {
         ledger.withLock { $0.settle(settlement, at: now) }
     }
 

@@ -1,9 +1,7 @@
 import CHiredis
 import IsobarModel
-
-#if canImport(Glibc)
-import Glibc
-#endif
+import NIOCore
+import NIOPosix
 
 /// A value Redis answered with.
 enum RedisValue: Sendable, Equatable {
@@ -33,117 +31,183 @@ struct RedisError: Error, Sendable, CustomStringConvertible {
     var description: String { message }
 }
 
-/// One blocking hiredis connection. Not thread-safe: a connection is used by one pool thread at a time,
-/// never on an event loop.
-final class RedisConnection {
-    private let context: UnsafeMutablePointer<redisContext>
+/// One connection to Redis, living on one event loop and pipelined: commands are written in RESP as they
+/// come and flushed once per turn of the loop, and hiredis's reader parses the replies, which complete
+/// the commands in order. Nothing blocks and nothing changes threads: a request's command is written,
+/// and its reply read, on the request's own event loop.
+///
+/// Confined to `loop`: every method must be called on it.
+final class RedisConnection: @unchecked Sendable {
+    let loop: any EventLoop
+    private let channel: any Channel
+    private let replies: ReplyReader
+    private var flushQueued = false
 
-    /// Connects, authenticates and selects the database, each bounded by `timeoutMs`.
-    init(_ settings: RedisSettings) throws(RedisError) {
-        let timeout = Self.timeval(milliseconds: settings.timeoutMs)
-        guard let context = redisConnectWithTimeout(settings.host, Int32(settings.port), timeout) else {
-            throw RedisError(message: "cannot allocate a Redis context")
-        }
-        if context.pointee.err != 0 {
-            let reason = Self.errorText(context)
-            redisFree(context)
-            throw RedisError(message: "cannot connect to redis://\(settings.host):\(settings.port): \(reason)")
-        }
-        redisSetTimeout(context, timeout)
-        self.context = context
-        if let password = settings.password {
-            let arguments = ["AUTH"] + (settings.username.map { [$0] } ?? []) + [password.value]
-            _ = try command(arguments)
-        }
-        if settings.database != 0 { _ = try command(["SELECT", String(settings.database)]) }
+    private init(channel: any Channel, replies: ReplyReader) {
+        self.loop = channel.eventLoop
+        self.channel = channel
+        self.replies = replies
     }
 
-    deinit { redisFree(context) }
-
-    /// Sends one command and waits for its reply (at most the timeout). An error reply is thrown with
-    /// `isReply`; a broken connection is thrown and the connection must not be used again.
-    func command(_ arguments: [String]) throws(RedisError) -> RedisValue {
-        let value = try pipeline([arguments])[0]
-        if case .error(let message) = value { throw RedisError(message: "redis: \(message)", isReply: true) }
-        return value
-    }
-
-    /// Sends every command at once and reads their replies in order (error replies included, as
-    /// `.error`): one write and one wait for a whole batch. Throws when the connection breaks.
-    func pipeline(_ commands: [[String]]) throws(RedisError) -> [RedisValue] {
-        for arguments in commands {
-            let bytes = arguments.map { Array($0.utf8) }
-            let appended = bytes.withUnsafeBufferPointers { pointers, lengths in
-                redisAppendCommandArgv(
-                    context,
-                    Int32(pointers.count),
-                    UnsafeMutablePointer(mutating: pointers.baseAddress),
-                    lengths.baseAddress
-                )
+    /// Connects (within `timeout_ms`), then authenticates and selects the database.
+    static func connect(_ settings: RedisSettings, on loop: any EventLoop) -> EventLoopFuture<RedisConnection> {
+        ClientBootstrap(group: loop)
+            .connectTimeout(.milliseconds(Int64(settings.timeoutMs.rounded(.up))))
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .connect(host: settings.host, port: settings.port)
+            .flatMapErrorThrowing { error in
+                throw RedisError(message: "cannot connect to redis://\(settings.host):\(settings.port): \(error)")
             }
-            guard appended == REDIS_OK else { throw RedisError(message: "redis: \(Self.errorText(context))") }
-        }
-        var values: [RedisValue] = []
-        values.reserveCapacity(commands.count)
-        for _ in commands {
-            var reply: UnsafeMutableRawPointer?
-            guard redisGetReply(context, &reply) == REDIS_OK, let reply else {
-                throw RedisError(message: "redis: \(context.pointee.err != 0 ? Self.errorText(context) : "no reply")")
+            .flatMapThrowing { channel in
+                let replies = ReplyReader()
+                try channel.pipeline.syncOperations.addHandler(replies)
+                return RedisConnection(channel: channel, replies: replies)
             }
-            values.append(Self.value(reply.assumingMemoryBound(to: redisReply.self)))
-            freeReplyObject(reply)
+            .flatMap { connection in
+                var setup: [[String]] = []
+                if let password = settings.password {
+                    setup.append(["AUTH"] + (settings.username.map { [$0] } ?? []) + [password.value])
+                }
+                if settings.database != 0 { setup.append(["SELECT", String(settings.database)]) }
+                let answers = setup.map { connection.command($0) }
+                return EventLoopFuture.whenAllSucceed(answers, on: loop).map { _ in connection }
+                    .flatMapError { error in
+                        connection.close()
+                        return loop.makeFailedFuture(error)
+                    }
+            }
+    }
+
+    /// Whether commands can still be sent (the server has not closed it, nor has this side).
+    var isOpen: Bool { channel.isActive }
+
+    func close() { channel.close(promise: nil) }
+
+    /// Sends one command; its reply, or an error reply as `.error`. Fails when the connection breaks
+    /// before the reply comes.
+    func send(_ arguments: [String]) -> EventLoopFuture<RedisValue> {
+        loop.preconditionInEventLoop()
+        guard channel.isActive else {
+            return loop.makeFailedFuture(RedisError(message: "redis: the connection is closed"))
         }
-        return values
+        let promise = loop.makePromise(of: RedisValue.self)
+        replies.waiting.append(promise)
+        var buffer = channel.allocator.buffer(capacity: 64 + arguments.reduce(0) { $0 + $1.utf8.count + 16 })
+        buffer.writeRESPCommand(arguments)
+        channel.write(buffer, promise: nil)
+        // One flush for everything written in this turn of the loop.
+        if !flushQueued {
+            flushQueued = true
+            loop.execute { [self] in
+                flushQueued = false
+                channel.flush()
+            }
+        }
+        return promise.futureResult
     }
 
-    private static func value(_ reply: UnsafeMutablePointer<redisReply>) -> RedisValue {
-        let r = reply.pointee
-        switch r.type {
-        case REDIS_REPLY_STRING: return .string(text(r))
-        case REDIS_REPLY_STATUS: return .status(text(r))
-        case REDIS_REPLY_ERROR: return .error(text(r))
-        case REDIS_REPLY_INTEGER: return .integer(r.integer)
-        case REDIS_REPLY_ARRAY:
-            return .array((0..<Int(r.elements)).map { i in r.element[i].map(value) ?? .null })
-        default: return .null
+    /// Sends one command, failing on an error reply (with `isReply`).
+    func command(_ arguments: [String]) -> EventLoopFuture<RedisValue> {
+        send(arguments).flatMapThrowing { value in
+            if case .error(let message) = value { throw RedisError(message: "redis: \(message)", isReply: true) }
+            return value
         }
     }
 
-    private static func text(_ r: redisReply) -> String {
-        guard let str = r.str else { return "" }
-        return String(decoding: UnsafeRawBufferPointer(start: str, count: Int(r.len)), as: UTF8.self)
-    }
-
-    private static func errorText(_ context: UnsafeMutablePointer<redisContext>) -> String {
-        withUnsafeBytes(of: context.pointee.errstr) { raw in
-            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+    /// Runs a script by its SHA-1, sending its source when the server does not have it yet (a new or
+    /// flushed server). Error replies are returned as `.error`.
+    func evaluate(_ script: RedisScript, keys: [String], arguments: [String]) -> EventLoopFuture<RedisValue> {
+        let tail = [String(keys.count)] + keys + arguments
+        return send(["EVALSHA", script.sha1] + tail).flatMap { [self] reply in
+            guard case .error(let message) = reply, message.hasPrefix("NOSCRIPT") else {
+                return loop.makeSucceededFuture(reply)
+            }
+            return send(["EVAL", script.source] + tail)
         }
-    }
-
-    private static func timeval(milliseconds: Double) -> Glibc.timeval {
-        let micros = Int(milliseconds * 1000)
-        return Glibc.timeval(tv_sec: micros / 1_000_000, tv_usec: micros % 1_000_000)
     }
 }
 
-extension Array where Element == [UInt8] {
-    /// Calls `body` with C pointers to every element's bytes and their lengths, valid inside `body` only.
-    fileprivate func withUnsafeBufferPointers<R>(
-        _ body: (UnsafeBufferPointer<UnsafePointer<CChar>?>, UnsafeBufferPointer<Int>) -> R
-    ) -> R {
-        let lengths = map(\.count)
-        // One contiguous copy, so every pointer stays valid for the whole call.
-        var joined: [CChar] = []
-        joined.reserveCapacity(lengths.reduce(0, +) + 1)
-        var offsets: [Int] = []
-        for element in self {
-            offsets.append(joined.count)
-            joined.append(contentsOf: element.map { CChar(bitPattern: $0) })
+/// Parses the replies coming in with hiredis's reader and hands each to the oldest command waiting.
+private final class ReplyReader: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    private let reader: UnsafeMutablePointer<redisReader>
+    var waiting = CircularBuffer<EventLoopPromise<RedisValue>>()
+
+    init() { reader = redisReaderCreate() }
+
+    deinit { redisReaderFree(reader) }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let bytes = unwrapInboundIn(data)
+        bytes.withUnsafeReadableBytes { raw in
+            _ = redisReaderFeed(reader, raw.baseAddress?.assumingMemoryBound(to: CChar.self), raw.count)
         }
-        joined.append(0)
-        return joined.withUnsafeBufferPointer { base in
-            let pointers = offsets.map { UnsafePointer<CChar>?(base.baseAddress! + $0) }
-            return pointers.withUnsafeBufferPointer { p in lengths.withUnsafeBufferPointer { body(p, $0) } }
+        while true {
+            var reply: UnsafeMutableRawPointer?
+            guard redisReaderGetReply(reader, &reply) == REDIS_OK else {
+                return broken(context, "redis: the server's reply cannot be parsed")
+            }
+            guard let reply else { return }
+            let value = RedisValue(reply.assumingMemoryBound(to: redisReply.self))
+            freeReplyObject(reply)
+            guard let promise = waiting.popFirst() else {
+                return broken(context, "redis: a reply to no command")
+            }
+            promise.succeed(value)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        failWaiting(RedisError(message: "redis: the connection closed"))
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        broken(context, "redis: \(error)")
+    }
+
+    private func broken(_ context: ChannelHandlerContext, _ message: String) {
+        failWaiting(RedisError(message: message))
+        context.close(promise: nil)
+    }
+
+    private func failWaiting(_ error: RedisError) {
+        while let promise = waiting.popFirst() { promise.fail(error) }
+    }
+}
+
+extension RedisValue {
+    /// The value of a reply hiredis parsed.
+    fileprivate init(_ reply: UnsafeMutablePointer<redisReply>) {
+        let r = reply.pointee
+        func text() -> String {
+            guard let str = r.str else { return "" }
+            return String(decoding: UnsafeRawBufferPointer(start: str, count: Int(r.len)), as: UTF8.self)
+        }
+        switch r.type {
+        case REDIS_REPLY_STRING: self = .string(text())
+        case REDIS_REPLY_STATUS: self = .status(text())
+        case REDIS_REPLY_ERROR: self = .error(text())
+        case REDIS_REPLY_INTEGER: self = .integer(r.integer)
+        case REDIS_REPLY_ARRAY: self = .array((0..<Int(r.elements)).map { i in r.element[i].map(Self.init) ?? .null })
+        default: self = .null
+        }
+    }
+}
+
+extension ByteBuffer {
+    /// A command as RESP sends it: an array of bulk strings.
+    fileprivate mutating func writeRESPCommand(_ arguments: [String]) {
+        writeStaticString("*")
+        writeString(String(arguments.count))
+        writeStaticString("\r\n")
+        for argument in arguments {
+            writeStaticString("$")
+            writeString(String(argument.utf8.count))
+            writeStaticString("\r\n")
+            writeString(argument)
+            writeStaticString("\r\n")
         }
     }
 }

@@ -6,18 +6,18 @@ import NIOPosix
 import Synchronization
 
 /// Limits and budgets shared by every node of a mesh through one Redis (issue 7): each admission is one
-/// server-side script, so three nodes enforcing 60 RPM admit 60 a minute between them, not 180. Calls are
-/// blocking hiredis calls on a pool of threads, never on an event loop, and a request waits at most
-/// `timeout_ms` for them. While Redis cannot be reached (or is slow) the node counts on its own
-/// (`on_failure: local`, each limit divided by the live nodes) or refuses keyed requests (`closed`); a
-/// probe each second brings it back and adds what was spent meanwhile.
+/// server-side script, so three nodes enforcing 60 RPM admit 60 a minute between them, not 180. Each event
+/// loop sends its requests' scripts over its own pipelined connection (`RedisConnection`), so no call
+/// blocks or changes threads, and a request waits at most `timeout_ms`. While Redis cannot be reached (or
+/// is slow) the node counts on its own (`on_failure: local`, each limit divided by the live nodes) or
+/// refuses keyed requests (`closed`); a probe each second brings it back and adds what was spent meanwhile.
 final class RedisLimitStore: LimitStore {
     let kind = "redis"
     let settings: RedisSettings
     /// Key prefix: `isobar:MESH:`.
     let prefix: String
-    private let threads: NIOThreadPool
-    private let connections = Mutex<[Box]>([])
+    /// At most `pool` connections, each on its own event loop.
+    private let slots = Mutex<[ObjectIdentifier: Slot]>([:])
     private let local = Mutex(QuotaLedger())
     private let state: Mutex<State>
     /// Nodes of the mesh that are up (this one included): the share of a limit each counts alone.
@@ -41,12 +41,17 @@ final class RedisLimitStore: LimitStore {
     struct Observer: Sendable {
         var changed: @Sendable (_ up: Bool, _ reason: String) -> Void
         var decidedLocally: @Sendable () -> Void
+        /// A script answered with an error: a bug to see in the logs, not an outage.
+        var scriptFailed: @Sendable (_ message: String) -> Void
     }
 
-    /// A connection handed between pool threads (used by one at a time).
-    private final class Box: @unchecked Sendable {
-        let connection: RedisConnection
-        init(_ connection: RedisConnection) { self.connection = connection }
+    /// An event loop's connection: open, being opened, or neither. Touched only on `loop`.
+    private final class Slot: @unchecked Sendable {
+        let loop: any EventLoop
+        var connection: RedisConnection?
+        var connecting: EventLoopFuture<RedisConnection>?
+
+        init(loop: any EventLoop) { self.loop = loop }
     }
 
     init(
@@ -58,12 +63,10 @@ final class RedisLimitStore: LimitStore {
     ) {
         self.settings = settings
         self.prefix = "isobar:\(meshName):"
-        self.threads = NIOThreadPool(numberOfThreads: settings.pool)
         self.liveNodes = liveNodes
         self.observer = observer
         self.probeLoop = probeLoop
         self.state = Mutex(State())
-        threads.start()
         let task = probeLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [weak self] _ in
             self?.probe()
         }
@@ -72,61 +75,56 @@ final class RedisLimitStore: LimitStore {
 
     func shutdown() {
         probeTask.withLock { $0?.cancel() }
-        threads.shutdownGracefully { _ in }
+        closeConnections()
     }
 
     // MARK: - LimitStore
 
     func admit(_ charge: QuotaCharge, at now: Double, on loop: any EventLoop) -> EventLoopFuture<QuotaAdmission> {
         guard state.withLock({ $0.up }) else { return fallback(charge, at: now, on: loop) }
-        let promise = loop.makePromise(of: QuotaAdmission.self)
-        let done = Once()
-        // Whichever comes first answers: the store, or the timeout (then the node decides alone).
-        let timeout = loop.scheduleTask(in: .milliseconds(Int64(settings.timeoutMs))) { [self] in
-            guard done.claim() else { return }
-            wentDown("no answer within \(Int(settings.timeoutMs)) ms")
-            fallback(charge, at: now, on: loop).cascade(to: promise)
-        }
         let script = admitArguments(charge, at: now)
-        run(Self.admitScript, keys: script.keys, arguments: script.arguments, on: loop).whenComplete { [self] result in
-            guard done.claim() else { return }
-            timeout.cancel()
-            switch result.flatMap({ reply in
-                admission(reply, charge, at: now).map { .success($0) }
-                    ?? .failure(RedisError(message: "redis: unexpected reply to the admission script: \(reply)"))
-            }) {
-            case .success(let admission):
-                promise.succeed(admission)
-            case .failure(let error):
-                wentDown("\(error)")
-                fallback(charge, at: now, on: loop).cascade(to: promise)
+        let answer = withTimeout(
+            on: loop,
+            connection(on: loop) { $0.evaluate(Self.admitScript, keys: script.keys, arguments: script.arguments) }
+        )
+        return answer.flatMapThrowing { [self] reply in
+            if case .error(let message) = reply { throw RedisError(message: "redis: \(message)", isReply: true) }
+            guard let admission = admission(reply, charge, at: now) else {
+                throw RedisError(message: "redis: unexpected reply to the admission script: \(reply)")
             }
+            return admission
+        }.flatMapError { [self] error in
+            wentDown("\(error)")
+            return fallback(charge, at: now, on: loop)
         }
-        return promise.futureResult
     }
 
-    func settle(_ settlement: QuotaSettlement, at now: Double) {
+    func settle(_ settlement: QuotaSettlement, at now: Double, on loop: any EventLoop) {
         local.withLock { $0.settle(settlement, at: now) }
         // Spend counts in the subject's day and month alike, whichever its budget is.
-        let spendKeys = settlement.subjects.flatMap { subject in
+        let spendKeys = settlement.subjects.map { subject in
             Budget.Period.allCases.map { spendKey(subject, period: $0, at: now) }
         }
-        guard state.withLock({ $0.up }) else { return addPending(spendKeys, settlement.usd) }
-        let keys = settlement.subjects.flatMap { subject in
-            ["\(prefix)tok:\(subject)", "\(prefix)tok-sum:\(subject)", "\(prefix)busy:\(subject)"]
+        guard state.withLock({ $0.up }) else { return addPending(spendKeys.flatMap { $0 }, settlement.usd) }
+        let keys = zip(settlement.subjects, spendKeys).flatMap { subject, spend in
+            [windowKey(subject), busyKey(subject)] + spend
         }
         let arguments = [
-            String(settlement.id), Self.units(settlement.reservedTokens), Self.units(settlement.usedTokens),
-            String(settlement.usd), String(Int(now - settlement.admittedAt < 60 ? 1 : 0)), Self.spendTTL,
+            String(settlement.id), Self.units(settlement.usedTokens - settlement.reservedTokens),
+            String(settlement.usd), String(Int64(settlement.admittedAt.rounded(.down))), Self.spendTTL,
         ]
-        run(Self.settleScript, keys: keys + spendKeys, arguments: arguments, on: probeLoop).whenComplete {
-            [self] result in
-            // An error reply is a bug to see in the logs, not an outage.
-            if case .failure(let error) = result, (error as? RedisError)?.isReply != true {
-                wentDown("\(error)")
-                addPending(spendKeys, settlement.usd)
+        withTimeout(on: loop, connection(on: loop) { $0.evaluate(Self.settleScript, keys: keys, arguments: arguments) })
+            .whenComplete { [self] result in
+                switch result {
+                case .success(.error(let message)):
+                    observer.scriptFailed("redis: \(message)")
+                case .success:
+                    break
+                case .failure(let error):
+                    wentDown("\(error)")
+                    addPending(spendKeys.flatMap { $0 }, settlement.usd)
+                }
             }
-        }
     }
 
     func spent(
@@ -136,11 +134,9 @@ final class RedisLimitStore: LimitStore {
     ) -> EventLoopFuture<[Double]> {
         guard !subjects.isEmpty else { return loop.makeSucceededFuture([]) }
         let keys = subjects.map { spendKey($0.0, period: $0.1, at: now) }
-        return threads.runIfActive(eventLoop: loop) { [self] in
-            try withConnection { connection in
-                guard case .array(let values) = try connection.command(["MGET"] + keys) else { return [] }
-                return values.map { $0.number ?? 0 }
-            }
+        return withTimeout(on: loop, connection(on: loop) { $0.command(["MGET"] + keys) }).map { reply in
+            guard case .array(let values) = reply else { return [] }
+            return values.map { $0.number ?? 0 }
         }.flatMapError { [self] _ in
             // Away: what is known here (last read, plus what was spent since).
             loop.makeSucceededFuture(
@@ -151,107 +147,118 @@ final class RedisLimitStore: LimitStore {
 
     // MARK: - Scripts
 
-    /// KEYS: per subject, its requests log and sum, tokens log and sum, in-flight set and spend counter.
+    /// The per-minute windows of a subject live in one hash (`SlidingWindow`'s rule): `r` and `t`, the
+    /// requests and tokens counted; `o`, the oldest second that may still hold any; and per second
+    /// `r<second>` and `t<second>`. A second counts until 61 s after it began; the script drops older
+    /// ones as it goes, so a hash holds at most 61 seconds whatever the rate.
+    ///
+    /// KEYS: per subject its window hash, its in-flight set and the spend counter of its budget's period.
     /// ARGV: request id, reserved tokens, in-flight lifetime (s), then per subject: rpm, tpm, max
-    /// concurrent and budget (0: none). Logs hold `ID:UNITS` scored by time; a log's sum is kept beside it.
-    /// Returns {refused subject (0: none), limit, retry-after (s, -1: never)} then per subject
-    /// {requests remaining, tokens remaining, spent}.
+    /// concurrent and budget (0: none).
+    /// Returns {refused subject (0: none), limit, retry-after (s), Redis's time} then per subject
+    /// {requests counted, tokens counted, spent}.
     static let admitScript = RedisScript(
         """
         local t = redis.call('TIME')
-        local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+        local sec = tonumber(t[1])
+        local now = sec + tonumber(t[2]) / 1000000
         local id, cost, life = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-        local n = (#ARGV - 3) / 4
-        local function used(log, sum)
-          local old = redis.call('ZRANGEBYSCORE', log, '-inf', now - 60)
-          if #old > 0 then
-            local drop = 0
-            for _, m in ipairs(old) do drop = drop + tonumber(string.match(m, ':([^:]+)$')) end
-            redis.call('ZREMRANGEBYSCORE', log, '-inf', now - 60)
-            if redis.call('ZCARD', log) == 0 then redis.call('SET', sum, 0) else redis.call('INCRBYFLOAT', sum, -drop) end
+        local function window(w)
+          local v = redis.call('HMGET', w, 'r', 't', 'o', 'r' .. sec, 't' .. sec)
+          local r, tk, o = tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3])
+          if o and o < sec - 60 then
+            if o < sec - 121 then
+              redis.call('DEL', w)
+              return 0, 0, 0, 0, nil
+            end
+            local old = {}
+            for b = o, sec - 61 do
+              old[#old + 1] = 'r' .. b
+              old[#old + 1] = 't' .. b
+            end
+            local units = redis.call('HMGET', w, unpack(old))
+            for i = 1, #units, 2 do
+              r = r - (tonumber(units[i]) or 0)
+              tk = tk - (tonumber(units[i + 1]) or 0)
+            end
+            redis.call('HDEL', w, unpack(old))
+            o = sec - 60
+            redis.call('HSET', w, 'r', r, 't', tk, 'o', o)
           end
-          return tonumber(redis.call('GET', sum) or '0')
+          return r, tk, tonumber(v[4]) or 0, tonumber(v[5]) or 0, o
         end
-        local function wait(log, u, c, limit)
-          local entries = redis.call('ZRANGE', log, 0, -1, 'WITHSCORES')
-          for i = 1, #entries, 2 do
-            u = u - tonumber(string.match(entries[i], ':([^:]+)$'))
-            if u + c <= limit then return tonumber(entries[i + 1]) + 60 - now end
+        local function wait(w, kind, u, c, limit)
+          local fields = {}
+          for b = sec - 60, sec do fields[#fields + 1] = kind .. b end
+          local units = redis.call('HMGET', w, unpack(fields))
+          for i = 1, #units do
+            u = u - (tonumber(units[i]) or 0)
+            if u + c <= limit then return sec + i - now end
           end
-          return 60
+          return sec + 61 - now
         end
-        local out, state = {0, '', '0'}, {}
-        for s = 1, n do
-          local k, a = (s - 1) * 6, 3 + (s - 1) * 4
+        local out, state = {0, '', '0', tostring(now)}, {}
+        for s = 1, #KEYS / 3 do
+          local w, busy, spend, a = KEYS[3 * s - 2], KEYS[3 * s - 1], KEYS[3 * s], 3 + (s - 1) * 4
           local rpm, tpm, conc, budget = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
-          local ru, tu = used(KEYS[k + 1], KEYS[k + 2]), used(KEYS[k + 3], KEYS[k + 4])
-          redis.call('ZREMRANGEBYSCORE', KEYS[k + 5], '-inf', now)
-          local spent = tonumber(redis.call('GET', KEYS[k + 6]) or '0')
-          local c = math.min(cost, tpm > 0 and tpm or cost)
-          state[s] = {ru, tu, spent, c}
+          local r, tk, rb, tb, o = 0, 0, 0, 0, nil
+          if rpm > 0 or tpm > 0 then r, tk, rb, tb, o = window(w) end
+          local spent = budget > 0 and tonumber(redis.call('GET', spend) or '0') or 0
+          local c = (tpm > 0 and cost > tpm) and tpm or cost
+          state[s] = {r, tk, rb, tb, o, c, spent}
           if out[1] == 0 then
-            if conc > 0 and redis.call('ZCARD', KEYS[k + 5]) >= conc then out = {s, 'concurrent', '1'}
-            elseif rpm > 0 and ru + 1 > rpm then out = {s, 'requests', tostring(wait(KEYS[k + 1], ru, 1, rpm))}
-            elseif tpm > 0 and tu + c > tpm then out = {s, 'tokens', tostring(wait(KEYS[k + 3], tu, c, tpm))}
-            elseif budget > 0 and spent >= budget then out = {s, 'budget', '0'} end
+            if conc > 0 then redis.call('ZREMRANGEBYSCORE', busy, '-inf', now) end
+            if conc > 0 and redis.call('ZCARD', busy) >= conc then out = {s, 'concurrent', '1', out[4]}
+            elseif rpm > 0 and r + 1 > rpm then out = {s, 'requests', tostring(wait(w, 'r', r, 1, rpm)), out[4]}
+            elseif tpm > 0 and tk + c > tpm then out = {s, 'tokens', tostring(wait(w, 't', tk, c, tpm)), out[4]}
+            elseif budget > 0 and spent >= budget then out = {s, 'budget', '0', out[4]} end
           end
         end
-        for s = 1, n do
-          local k, a = (s - 1) * 6, 3 + (s - 1) * 4
-          local ru, tu, spent, c = state[s][1], state[s][2], state[s][3], state[s][4]
+        for s = 1, #KEYS / 3 do
+          local w, busy, a = KEYS[3 * s - 2], KEYS[3 * s - 1], 3 + (s - 1) * 4
+          local rpm, tpm, conc = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+          local r, tk, rb, tb, o, c, spent = unpack(state[s])
           if out[1] == 0 then
-            if tonumber(ARGV[a + 1]) > 0 then
-              redis.call('ZADD', KEYS[k + 1], now, id .. ':1')
-              redis.call('INCRBYFLOAT', KEYS[k + 2], 1)
-              redis.call('EXPIRE', KEYS[k + 1], 61)
-              redis.call('EXPIRE', KEYS[k + 2], 61)
-              ru = ru + 1
+            if rpm > 0 or tpm > 0 then
+              r, tk = r + 1, tk + c
+              redis.call('HSET', w, 'r', r, 'r' .. sec, rb + 1, 't', tk, 't' .. sec, tb + c, 'o', o or sec)
+              redis.call('EXPIRE', w, 62)
             end
-            if tonumber(ARGV[a + 2]) > 0 and c > 0 then
-              redis.call('ZADD', KEYS[k + 3], now, id .. ':' .. tostring(c))
-              redis.call('INCRBYFLOAT', KEYS[k + 4], c)
-              redis.call('EXPIRE', KEYS[k + 3], 61)
-              redis.call('EXPIRE', KEYS[k + 4], 61)
-              tu = tu + c
-            end
-            if tonumber(ARGV[a + 3]) > 0 then
-              redis.call('ZADD', KEYS[k + 5], now + life, id)
-              redis.call('EXPIRE', KEYS[k + 5], math.ceil(life) + 1)
+            if conc > 0 then
+              redis.call('ZADD', busy, now + life, id)
+              redis.call('EXPIRE', busy, math.ceil(life) + 1)
             end
           end
-          table.insert(out, tostring(ru))
-          table.insert(out, tostring(tu))
-          table.insert(out, tostring(spent))
+          out[#out + 1] = tostring(r)
+          out[#out + 1] = tostring(tk)
+          out[#out + 1] = tostring(spent)
         end
         return out
         """
     )
 
-    /// KEYS: per subject its tokens log and sum and in-flight set, then per subject its day and month
-    /// spend counters.
-    /// ARGV: request id, reserved and used tokens, US dollars, whether the reservation is still in its
-    /// minute (1/0), the spend counters' lifetime (s).
+    /// KEYS: per subject its window hash, its in-flight set, and its day and month spend counters.
+    /// ARGV: request id, used minus reserved tokens, US dollars, the second it was admitted in (Redis's
+    /// clock), the spend counters' lifetime (s).
     static let settleScript = RedisScript(
         """
-        local id, reserved, usedTokens, usd, recent = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5] == '1'
-        local ttl = ARGV[6]
-        local n = #KEYS / 5
-        for s = 1, n do
-          local k = (s - 1) * 3
-          redis.call('ZREM', KEYS[k + 3], id)
-          if recent then
-            local score = redis.call('ZSCORE', KEYS[k + 1], id .. ':' .. reserved)
-            if score then
-              redis.call('ZREM', KEYS[k + 1], id .. ':' .. reserved)
-              redis.call('ZADD', KEYS[k + 1], score, id .. ':' .. usedTokens)
-              redis.call('INCRBYFLOAT', KEYS[k + 2], usedTokens - tonumber(reserved))
+        local sec = tonumber(redis.call('TIME')[1])
+        local id, delta, usd, b, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+        for s = 1, #KEYS / 4 do
+          local w, busy = KEYS[4 * s - 3], KEYS[4 * s - 2]
+          redis.call('ZREM', busy, id)
+          if delta ~= 0 and b >= sec - 60 then
+            local v = redis.call('HMGET', w, 't' .. b, 't')
+            local units = tonumber(v[1])
+            if units then
+              local new = math.max(0, units + delta)
+              redis.call('HSET', w, 't' .. b, new, 't', (tonumber(v[2]) or 0) + new - units)
             end
           end
-          for p = 1, 2 do
-            local key = KEYS[n * 3 + (s - 1) * 2 + p]
-            if usd > 0 then
-              redis.call('INCRBYFLOAT', key, usd)
-              redis.call('EXPIRE', key, ttl)
+          if usd > 0 then
+            for p = 1, 2 do
+              redis.call('INCRBYFLOAT', KEYS[4 * s - 2 + p], usd)
+              redis.call('EXPIRE', KEYS[4 * s - 2 + p], ttl)
             end
           end
         end
@@ -262,10 +269,11 @@ final class RedisLimitStore: LimitStore {
     private func admitArguments(_ charge: QuotaCharge, at now: Double) -> (keys: [String], arguments: [String]) {
         var keys: [String] = []
         var arguments = [String(charge.id), Self.units(charge.tokens), "900"]
+        keys.reserveCapacity(3 * charge.subjects.count)
+        arguments.reserveCapacity(3 + 4 * charge.subjects.count)
         for (subject, allowance) in charge.subjects {
             keys += [
-                "\(prefix)req:\(subject)", "\(prefix)req-sum:\(subject)", "\(prefix)tok:\(subject)",
-                "\(prefix)tok-sum:\(subject)", "\(prefix)busy:\(subject)",
+                windowKey(subject), busyKey(subject),
                 spendKey(subject, period: allowance.budget?.period ?? .day, at: now),
             ]
             arguments += [
@@ -278,24 +286,27 @@ final class RedisLimitStore: LimitStore {
 
     /// The admission the script's reply says; nil for a reply of the wrong shape (never admitted blindly).
     private func admission(_ reply: RedisValue, _ charge: QuotaCharge, at now: Double) -> QuotaAdmission? {
-        guard case .array(let values) = reply, values.count == 3 + 3 * charge.subjects.count else {
+        guard case .array(let values) = reply, values.count == 4 + 3 * charge.subjects.count,
+            let admittedAt = values[3].number
+        else {
             return nil
         }
-        var admission = QuotaAdmission()
+        let reset = SlidingWindow.end(of: Int64(admittedAt.rounded(.down))) - admittedAt
+        var admission = QuotaAdmission(admittedAt: admittedAt)
         var spent: [QuotaSubject: (usd: Double, period: Budget.Period)] = [:]
         for (i, (subject, allowance)) in charge.subjects.enumerated() {
-            let base = 3 + 3 * i
+            let base = 4 + 3 * i
             if let budget = allowance.budget { spent[subject] = (values[base + 2].number ?? 0, budget.period) }
             if let rpm = allowance.requestsPerMinute, let used = values[base].number {
                 admission.requests = .tightest(
                     admission.requests,
-                    QuotaWindow(limit: Double(rpm), remaining: Double(rpm) - used, resetSeconds: 60)
+                    QuotaWindow(limit: Double(rpm), remaining: Double(rpm) - used, resetSeconds: reset)
                 )
             }
             if let tpm = allowance.tokensPerMinute, let used = values[base + 1].number {
                 admission.tokens = .tightest(
                     admission.tokens,
-                    QuotaWindow(limit: Double(tpm), remaining: Double(tpm) - used, resetSeconds: 60)
+                    QuotaWindow(limit: Double(tpm), remaining: Double(tpm) - used, resetSeconds: reset)
                 )
             }
         }
@@ -304,17 +315,15 @@ final class RedisLimitStore: LimitStore {
             let limit = values[1].text.flatMap(QuotaLimit.init(rawValue:))
         {
             let (subject, allowance) = charge.subjects[index - 1]
-            var retry = values[2].number
-            let value: Double
-            switch limit {
-            case .requests: value = Double(allowance.requestsPerMinute ?? 0)
-            case .tokens: value = Double(allowance.tokensPerMinute ?? 0)
-            case .concurrent: value = Double(allowance.maxConcurrent ?? 0)
-            case .budget:
-                value = allowance.budget?.usd ?? 0
-                retry = allowance.budget.map { $0.period.bounds(containing: now).end - now }
-            }
-            admission.refusal = .init(subject: subject, limit: limit, value: value, retryAfterSeconds: retry)
+            let retry =
+                limit == .budget
+                ? allowance.budget.map { $0.period.bounds(containing: now).end - now } : values[2].number
+            admission.refusal = .init(
+                subject: subject,
+                limit: limit,
+                value: allowance.value(of: limit),
+                retryAfterSeconds: retry
+            )
         }
         return admission
     }
@@ -351,7 +360,8 @@ final class RedisLimitStore: LimitStore {
             return (state.up, state.lastSpent)
         }
         guard wasUp else { return }
-        connections.withLock { $0.removeAll() }
+        // Whatever is still waiting on a connection fails now instead of at its timeout.
+        closeConnections()
         // Counting alone from here: start each budget from what the store last said was spent.
         local.withLock { ledger in
             ledger.reset()
@@ -374,124 +384,121 @@ final class RedisLimitStore: LimitStore {
             return state.up
         }
         guard !up else { return }
-        threads.runIfActive(eventLoop: probeLoop) { [self] in
-            try withConnection { connection in
-                _ = try connection.command(["PING"])
-                let pending = state.withLock { state in
-                    defer { state.pending = [:] }
-                    return state.pending
-                }
-                for (key, usd) in pending {
-                    _ = try connection.command(["INCRBYFLOAT", key, String(usd)])
-                    _ = try connection.command(["EXPIRE", key, Self.spendTTL])
+        let loop = probeLoop
+        withTimeout(
+            on: loop,
+            connection(on: loop) { [self] connection in
+                connection.command(["PING"]).flatMap { [self] _ in
+                    let pending = state.withLock { state in
+                        defer { state.pending = [:] }
+                        return state.pending
+                    }
+                    let added = pending.flatMap { key, usd in
+                        [
+                            connection.command(["INCRBYFLOAT", key, String(usd)]),
+                            connection.command(["EXPIRE", key, Self.spendTTL]),
+                        ]
+                    }
+                    return EventLoopFuture.andAllSucceed(added, on: loop).flatMapErrorThrowing { [self] error in
+                        // Not added: keep it for the next try.
+                        for (key, usd) in pending { addPending([key], usd) }
+                        throw error
+                    }
                 }
             }
-        }.whenSuccess { [self] in
+        ).whenSuccess { [self] in
             state.withLock { $0.up = true }
             observer.changed(true, "reachable again")
         }
     }
 
-    // MARK: - Batches
+    // MARK: - Connections
 
-    /// A script call waiting to be sent.
-    private struct Call {
-        var script: RedisScript
-        var keys: [String]
-        var arguments: [String]
-        var promise: EventLoopPromise<RedisValue>
-    }
-
-    /// Calls waiting, and whether a pool thread is sending them.
-    private struct Queue {
-        var waiting: [Call] = []
-        var sending = false
-    }
-
-    private let queue = Mutex(Queue())
-
-    /// Runs a script on the store. Calls made while a batch is on its way wait for it and go together in
-    /// the next one, pipelined on one connection: under load a batch costs one write, one wait and one
-    /// thread wake-up instead of one each per request.
-    private func run(
-        _ script: RedisScript,
-        keys: [String],
-        arguments: [String],
-        on loop: any EventLoop
-    )
-        -> EventLoopFuture<RedisValue>
-    {
-        let promise = loop.makePromise(of: RedisValue.self)
-        let start = queue.withLock { queue in
-            queue.waiting.append(Call(script: script, keys: keys, arguments: arguments, promise: promise))
-            defer { queue.sending = true }
-            return !queue.sending
+    /// Runs `body` with the connection of `loop` (opening it when it is not open), on that connection's
+    /// loop: `loop`'s own, or when `pool` connections are open already, one of theirs.
+    private func connection<T: Sendable>(
+        on loop: any EventLoop,
+        _ body: @escaping @Sendable (RedisConnection) -> EventLoopFuture<T>
+    ) -> EventLoopFuture<T> {
+        let slot = slots.withLock { slots in
+            if let slot = slots[ObjectIdentifier(loop)] { return slot }
+            guard slots.count >= settings.pool else {
+                let slot = Slot(loop: loop)
+                slots[ObjectIdentifier(loop)] = slot
+                return slot
+            }
+            let all = slots.values.sorted { ObjectIdentifier($0) < ObjectIdentifier($1) }
+            return all[Int(UInt(bitPattern: ObjectIdentifier(loop).hashValue) % UInt(all.count))]
         }
-        if start { threads.submit { [self] _ in sendBatches() } }
+        guard slot.loop === loop, loop.inEventLoop else {
+            return slot.loop.flatSubmit { [self] in open(slot).flatMap(body) }.hop(to: loop)
+        }
+        return open(slot).flatMap(body)
+    }
+
+    /// The slot's connection, opened if need be (on the slot's loop).
+    private func open(_ slot: Slot) -> EventLoopFuture<RedisConnection> {
+        if let connection = slot.connection, connection.isOpen { return slot.loop.makeSucceededFuture(connection) }
+        if let connecting = slot.connecting { return connecting }
+        let connecting = RedisConnection.connect(settings, on: slot.loop)
+        slot.connecting = connecting
+        connecting.whenComplete { result in
+            slot.connecting = nil
+            slot.connection = try? result.get()
+        }
+        return connecting
+    }
+
+    /// Closes every connection (the store went away, or the node is stopping).
+    private func closeConnections() {
+        for slot in slots.withLock({ Array($0.values) }) {
+            slot.loop.execute {
+                slot.connection?.close()
+                slot.connection = nil
+            }
+        }
+    }
+
+    /// `future`, or a failure once `timeout_ms` has passed without it.
+    private func withTimeout<T: Sendable>(on loop: any EventLoop, _ future: EventLoopFuture<T>) -> EventLoopFuture<T> {
+        let promise = loop.makePromise(of: T.self)
+        let timeoutMs = settings.timeoutMs
+        let timeout = loop.scheduleTask(in: .microseconds(Int64(timeoutMs * 1000))) {
+            promise.fail(RedisError(message: "no answer within \(Int(timeoutMs)) ms"))
+        }
+        future.whenComplete { result in
+            timeout.cancel()
+            promise.completeWith(result)
+        }
         return promise.futureResult
     }
 
-    /// Sends what is waiting, batch after batch, until nothing is.
-    private func sendBatches() {
-        while true {
-            let batch = queue.withLock { queue in
-                defer { queue.waiting = [] }
-                if queue.waiting.isEmpty { queue.sending = false }
-                return queue.waiting
-            }
-            guard !batch.isEmpty else { return }
-            do {
-                let replies = try withConnection { connection in
-                    try connection.evaluate(batch.map { ($0.script, $0.keys, $0.arguments) })
-                }
-                for (call, reply) in zip(batch, replies) {
-                    if case .error(let message) = reply {
-                        call.promise.fail(RedisError(message: "redis: \(message)", isReply: true))
-                    } else {
-                        call.promise.succeed(reply)
-                    }
-                }
-            } catch {
-                for call in batch { call.promise.fail(error) }
-            }
-        }
-    }
+    // MARK: - Keys
 
-    // MARK: - Keys and connections
+    private func windowKey(_ subject: QuotaSubject) -> String { "\(prefix)win:\(subject)" }
+
+    private func busyKey(_ subject: QuotaSubject) -> String { "\(prefix)busy:\(subject)" }
 
     private func spendKey(_ subject: QuotaSubject, period: Budget.Period, at now: Double) -> String {
         "\(prefix)spend:\(subject):\(period.rawValue):\(Int(period.bounds(containing: now).start))"
-    }
-
-    /// Runs `body` with a pooled connection, or a new one when none is free or the pooled one turns out
-    /// broken (Redis restarted since it was last used). A connection that answered, even with an error
-    /// reply, goes back to the pool; one that failed is dropped.
-    private func withConnection<T>(_ body: (RedisConnection) throws -> T) throws -> T {
-        if let pooled = connections.withLock({ $0.popLast() }) {
-            do {
-                return try use(pooled, body)
-            } catch let error as RedisError where !error.isReply {
-                // Stale: try once more on a fresh connection.
-            }
-        }
-        return try use(Box(RedisConnection(settings)), body)
-    }
-
-    private func use<T>(_ box: Box, _ body: (RedisConnection) throws -> T) throws -> T {
-        do {
-            let result = try body(box.connection)
-            connections.withLock { $0.append(box) }
-            return result
-        } catch let error as RedisError where error.isReply {
-            connections.withLock { $0.append(box) }
-            throw error
-        }
     }
 
     static func units(_ value: Double) -> String { String(Int(value.rounded())) }
 
     /// How long a spend counter outlives its period's start, in seconds: 35 days, past any month.
     static let spendTTL = String(35 * 86_400)
+}
+
+extension Allowance {
+    /// What the limit is: requests or tokens a minute, requests at once, or US dollars.
+    fileprivate func value(of limit: QuotaLimit) -> Double {
+        switch limit {
+        case .requests: Double(requestsPerMinute ?? 0)
+        case .tokens: Double(tokensPerMinute ?? 0)
+        case .concurrent: Double(maxConcurrent ?? 0)
+        case .budget: budget?.usd ?? 0
+        }
+    }
 }
 
 /// A Lua script Redis runs atomically, called by its SHA-1.
@@ -502,36 +509,5 @@ struct RedisScript: Sendable {
     init(_ source: String) {
         self.source = source
         self.sha1 = Insecure.SHA1.hash(data: Array(source.utf8)).hexDigits
-    }
-}
-
-extension RedisConnection {
-    /// Runs scripts in one pipeline, each by its SHA-1; those the server does not have yet are sent again
-    /// with their source. Error replies are returned as `.error`.
-    func evaluate(
-        _ calls: [(script: RedisScript, keys: [String], arguments: [String])]
-    ) throws(RedisError)
-        -> [RedisValue]
-    {
-        let tails = calls.map { [String($0.keys.count)] + $0.keys + $0.arguments }
-        var replies = try pipeline(zip(calls, tails).map { ["EVALSHA", $0.script.sha1] + $1 })
-        for i in replies.indices {
-            if case .error(let message) = replies[i], message.hasPrefix("NOSCRIPT") {
-                replies[i] = try pipeline([["EVAL", calls[i].script.source] + tails[i]])[0]
-            }
-        }
-        return replies
-    }
-}
-
-/// The store's answer and the timeout race to answer a request: only the first to claim it does.
-private final class Once: Sendable {
-    private let done = Mutex(false)
-
-    func claim() -> Bool {
-        done.withLock { done in
-            defer { done = true }
-            return !done
-        }
     }
 }

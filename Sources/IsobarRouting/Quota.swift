@@ -20,90 +20,109 @@ public struct QuotaVerdict: Sendable, Equatable {
     }
 }
 
-/// A per-minute limit (requests or tokens) over an exact log of what it admitted in the last minute: no
-/// sliding minute ever admits more than the limit, a client that stays under it is never refused, and a
-/// burst of up to the whole limit is admitted at once. (A token bucket's burst adds to its rate, and
-/// weighted fixed windows admit up to twice the limit in a minute that straddles two of them.) The log
-/// holds one entry per admitted request of the last minute; a shared store keeps the same log (a Redis
-/// sorted set) and applies the same rule in one script. Times are seconds since the epoch, so every node
-/// counts on the same clock.
-public struct SlidingLog: Sendable {
-    public struct Entry: Sendable, Equatable {
-        public var at: Double
+/// A per-minute limit (requests or tokens) counted in one-second buckets: a request counts for the rest of
+/// the second it was admitted in and the 60 seconds after, so no 60-second window ever admits more than
+/// the limit, a burst of up to the whole limit is admitted at once, and a client paced at the limit waits
+/// at most a second now and then. (A token bucket's burst adds to its rate, and weighted fixed windows
+/// admit up to twice the limit in a minute that straddles two of them.) It holds at most 61 buckets
+/// whatever the rate, and a shared store keeps the same buckets (a Redis hash) and applies the same rule
+/// in one script. Times are seconds since the epoch, so every node counts on the same clock.
+public struct SlidingWindow: Sendable {
+    public struct Bucket: Sendable, Equatable {
+        /// The whole second (since the epoch) the bucket counts.
+        public var second: Int64
         public var units: Double
-        /// Names the request, so that its reservation can be reconciled with what it really used.
-        public var id: UInt64
     }
 
-    /// Units per `seconds`; may change (a node's share of a limit follows the live nodes).
+    /// How many buckets past the current one still count: a bucket stops counting 61 seconds after it
+    /// began.
+    public static let span: Int64 = 60
+
+    /// Units per minute; may change (a node's share of a limit follows the live nodes).
     public var limit: Double
-    public let seconds: Double
     /// Oldest first.
-    public private(set) var entries: Deque<Entry> = []
-    /// The units the entries hold.
+    public private(set) var buckets: Deque<Bucket> = []
+    /// The units the buckets hold.
     public private(set) var used: Double = 0
 
-    public init(limit: Double, seconds: Double = 60) {
-        precondition(limit > 0 && seconds > 0, "a sliding log needs a positive limit and length")
+    public init(limit: Double) {
+        precondition(limit > 0, "a sliding window needs a positive limit")
         self.limit = limit
-        self.seconds = seconds
     }
+
+    /// The bucket of `now`, and the oldest bucket still counting then.
+    static func seconds(at now: Double) -> (current: Int64, oldest: Int64) {
+        let current = Int64(now.rounded(.down))
+        return (current, current - span)
+    }
+
+    /// When a bucket's units stop counting.
+    public static func end(of second: Int64) -> Double { Double(second + span + 1) }
 
     /// Whether a request costing `cost` fits at `now`, without recording it.
     public func check(cost: Double, at now: Double) -> QuotaVerdict {
+        let oldest = Self.seconds(at: now).oldest
         var used = self.used
-        var live = entries[...]
-        while let first = live.first, first.at + seconds <= now {
+        var live = buckets[...]
+        while let first = live.first, first.second < oldest {
             used -= first.units
             live.removeFirst()
         }
-        let reset = live.last.map { $0.at + seconds - now } ?? 0
+        let reset = live.last.map { Self.end(of: $0.second) - now } ?? 0
         if used + cost <= limit {
-            return QuotaVerdict(allowed: true, remaining: limit - used - cost, resetSeconds: cost > 0 ? seconds : reset)
+            let resetSeconds = cost > 0 ? Self.end(of: Self.seconds(at: now).current) - now : reset
+            return QuotaVerdict(allowed: true, remaining: limit - used - cost, resetSeconds: resetSeconds)
         }
         guard cost <= limit else { return QuotaVerdict(allowed: false, remaining: 0, resetSeconds: reset) }
         var left = used
-        for entry in live {
-            left -= entry.units
+        for bucket in live {
+            left -= bucket.units
             if left + cost <= limit {
                 return QuotaVerdict(
                     allowed: false,
                     remaining: 0,
                     resetSeconds: reset,
-                    retryAfterSeconds: entry.at + seconds - now
+                    retryAfterSeconds: Self.end(of: bucket.second) - now
                 )
             }
         }
         return QuotaVerdict(allowed: false, remaining: 0, resetSeconds: reset, retryAfterSeconds: reset)
     }
 
-    /// Checks a request and, when it fits, records it as `id`.
-    public mutating func admit(cost: Double, id: UInt64, at now: Double) -> QuotaVerdict {
+    /// Checks a request and, when it fits, counts it in the bucket of `now`.
+    public mutating func admit(cost: Double, at now: Double) -> QuotaVerdict {
         forget(before: now)
         let verdict = check(cost: cost, at: now)
         if verdict.allowed, cost > 0 {
-            entries.append(Entry(at: now, units: cost, id: id))
+            let second = Self.seconds(at: now).current
+            if let last = buckets.last, last.second >= second {
+                buckets[buckets.count - 1].units += cost
+            } else {
+                buckets.append(Bucket(second: second, units: cost))
+            }
             used += cost
         }
         return verdict
     }
 
-    /// Reconciles what request `id` reserved with what it used: `delta` more (or fewer) units, for as long
-    /// as its entry is in the log.
-    public mutating func adjust(_ id: UInt64, by delta: Double) {
-        guard let i = entries.lastIndex(where: { $0.id == id }) else { return }
-        let units = max(0, entries[i].units + delta)
-        used += units - entries[i].units
-        entries[i].units = units
+    /// Reconciles what a request admitted at `admittedAt` reserved with what it used: `delta` more (or
+    /// fewer) units in its bucket, for as long as the bucket counts (never below nothing).
+    public mutating func adjust(admittedAt: Double, by delta: Double) {
+        let second = Self.seconds(at: admittedAt).current
+        guard let i = buckets.lastIndex(where: { $0.second == second }) else { return }
+        let units = max(0, buckets[i].units + delta)
+        used += units - buckets[i].units
+        buckets[i].units = units
     }
 
-    /// Drops the entries a minute old at `now`.
+    /// Drops the buckets that no longer count at `now`.
     public mutating func forget(before now: Double) {
-        while let first = entries.first, first.at + seconds <= now {
+        let oldest = Self.seconds(at: now).oldest
+        while let first = buckets.first, first.second < oldest {
             used -= first.units
-            entries.removeFirst()
+            buckets.removeFirst()
         }
-        if entries.isEmpty { used = 0 }
+        if buckets.isEmpty { used = 0 }
     }
 }
 
@@ -172,8 +191,8 @@ public struct QuotaSettlement: Sendable, Equatable {
     public var reservedTokens: Double
     public var usedTokens: Double
     public var usd: Double
-    /// When the request was admitted (epoch seconds): a reservation older than a minute is out of the
-    /// window already and is not adjusted.
+    /// When the request was admitted, on the store's clock (`QuotaAdmission.admittedAt`): its
+    /// reservation is reconciled in that second's bucket while the bucket counts.
     public var admittedAt: Double
 
     public init(
@@ -233,11 +252,20 @@ public struct QuotaAdmission: Sendable, Equatable {
     public var refusal: Refusal?
     public var requests: QuotaWindow?
     public var tokens: QuotaWindow?
+    /// When the store counted the request, on its own clock (a shared store's, not the node's): what
+    /// the request's settlement names. Nil when the store did not say.
+    public var admittedAt: Double?
 
-    public init(refusal: Refusal? = nil, requests: QuotaWindow? = nil, tokens: QuotaWindow? = nil) {
+    public init(
+        refusal: Refusal? = nil,
+        requests: QuotaWindow? = nil,
+        tokens: QuotaWindow? = nil,
+        admittedAt: Double? = nil
+    ) {
         self.refusal = refusal
         self.requests = requests
         self.tokens = tokens
+        self.admittedAt = admittedAt
     }
 
     public var admitted: Bool { refusal == nil }
@@ -248,8 +276,8 @@ public struct QuotaAdmission: Sendable, Equatable {
 /// is recorded against none. Times are seconds since the epoch.
 public struct QuotaLedger: Sendable {
     struct Account: Sendable {
-        var requests: SlidingLog?
-        var tokens: SlidingLog?
+        var requests: SlidingWindow?
+        var tokens: SlidingWindow?
         var inFlight = 0
         /// Start of the budget period `spentUSD` counts in.
         var periodStart = -Double.infinity
@@ -268,8 +296,8 @@ public struct QuotaLedger: Sendable {
     ///   limit while N live nodes each count on their own). Budgets count what is spent here that many
     ///   times over on top of what was known to be spent elsewhere.
     public mutating func admit(_ charge: QuotaCharge, at now: Double, share: Double = 1) -> QuotaAdmission {
-        // Accounts are changed in place: a copy would copy its logs, a minute of requests.
-        var admission = QuotaAdmission()
+        // Accounts are changed in place: a copy would copy its windows.
+        var admission = QuotaAdmission(admittedAt: now)
         for (subject, allowance) in charge.subjects {
             accounts[subject, default: Account()].prepare(allowance, share: share, at: now)
             if let refusal = accounts[subject]?.refusal(for: charge, subject, allowance, share: share, at: now) {
@@ -314,7 +342,7 @@ public struct QuotaLedger: Sendable {
 }
 
 extension QuotaLedger.Account {
-    /// Makes the logs match the allowance at this share, and starts a new budget period when one began.
+    /// Makes the windows match the allowance at this share, and starts a new budget period when one began.
     mutating func prepare(_ allowance: Allowance, share: Double, at now: Double) {
         Self.limit(&requests, allowance.requestsPerMinute, share: share)
         Self.limit(&tokens, allowance.tokensPerMinute, share: share)
@@ -328,20 +356,18 @@ extension QuotaLedger.Account {
         }
     }
 
-    private static func limit(_ log: inout SlidingLog?, _ limit: Int?, share: Double) {
+    private static func limit(_ window: inout SlidingWindow?, _ limit: Int?, share: Double) {
         guard let limit else {
-            log = nil
+            window = nil
             return
         }
         let scaled = max(min(Double(limit), 1), Double(limit) * share)
-        if log == nil { log = SlidingLog(limit: scaled) } else { log?.limit = scaled }
+        if window == nil { window = SlidingWindow(limit: scaled) } else { window?.limit = scaled }
     }
 
     mutating func settle(_ settlement: QuotaSettlement, at now: Double) {
         inFlight = max(0, inFlight - 1)
-        if now - settlement.admittedAt < 60 {
-            tokens?.adjust(settlement.id, by: settlement.usedTokens - settlement.reservedTokens)
-        }
+        tokens?.adjust(admittedAt: settlement.admittedAt, by: settlement.usedTokens - settlement.reservedTokens)
         spentUSD += settlement.usd
     }
 
@@ -363,11 +389,11 @@ extension QuotaLedger.Account {
                 ? nil
                 : .init(subject: subject, limit: limit, value: value, retryAfterSeconds: verdict.retryAfterSeconds)
         }
-        if let log = requests, let refusal = refused(.requests, log.limit, log.check(cost: 1, at: now)) {
+        if let window = requests, let refusal = refused(.requests, window.limit, window.check(cost: 1, at: now)) {
             return refusal
         }
-        if let log = tokens,
-            let refusal = refused(.tokens, log.limit, log.check(cost: min(charge.tokens, log.limit), at: now))
+        if let window = tokens,
+            let refusal = refused(.tokens, window.limit, window.check(cost: min(charge.tokens, window.limit), at: now))
         {
             return refusal
         }
@@ -379,12 +405,12 @@ extension QuotaLedger.Account {
 
     mutating func record(_ charge: QuotaCharge, at now: Double, into admission: inout QuotaAdmission) {
         inFlight += 1
-        if let verdict = requests?.admit(cost: 1, id: charge.id, at: now), let limit = requests?.limit {
+        if let verdict = requests?.admit(cost: 1, at: now), let limit = requests?.limit {
             admission.requests = .tightest(admission.requests, QuotaWindow(limit: limit, verdict))
         }
         // A request estimated above the whole limit is let through alone, reserving the whole limit.
         if let limit = tokens?.limit,
-            let verdict = tokens?.admit(cost: min(charge.tokens, limit), id: charge.id, at: now)
+            let verdict = tokens?.admit(cost: min(charge.tokens, limit), at: now)
         {
             admission.tokens = .tightest(admission.tokens, QuotaWindow(limit: limit, verdict))
         }

@@ -35,12 +35,12 @@ import Testing
         let verdicts = (0..<5).map { ledger.admit(charge(UInt64($0), key: key, team: team), at: start + Double($0)) }
         #expect(verdicts.map(\.admitted) == [true, true, true, false, false])
         #expect(verdicts[3].refusal?.subject == Self.team && verdicts[3].refusal?.limit == .requests)
-        #expect(verdicts[3].refusal?.retryAfterSeconds == 57, "the first of the three leaves the window at +60 s")
-        // The key's own log holds only the three admitted requests: 7 left of its 10.
+        #expect(verdicts[3].refusal?.retryAfterSeconds == 58, "the first of the three stops counting at +61 s")
+        // The key's own window holds only the three admitted requests: 7 left of its 10.
         let next = ledger.admit(charge(9, key: key), at: start + 5)
-        #expect(next.requests == QuotaWindow(limit: 10, remaining: 6, resetSeconds: 60))
+        #expect(next.requests == QuotaWindow(limit: 10, remaining: 6, resetSeconds: 61))
         // The headers show the tightest window of the request's subjects.
-        #expect(verdicts[1].requests == QuotaWindow(limit: 3, remaining: 1, resetSeconds: 60))
+        #expect(verdicts[1].requests == QuotaWindow(limit: 3, remaining: 1, resetSeconds: 61))
     }
 
     @Test("concurrent requests are capped and a settled request frees its slot")
@@ -61,10 +61,10 @@ import Testing
         let key = Allowance(tokensPerMinute: 1000)
         #expect(ledger.admit(charge(1, tokens: 600, key: key), at: start).admitted)
         let refused = ledger.admit(charge(2, tokens: 600, key: key), at: start + 1)
-        #expect(refused.refusal?.limit == .tokens && refused.refusal?.retryAfterSeconds == 59)
+        #expect(refused.refusal?.limit == .tokens && refused.refusal?.retryAfterSeconds == 60)
         ledger.settle(settle(1, reserved: 600, used: 120), at: start + 2)
         let admitted = ledger.admit(charge(2, tokens: 600, key: key), at: start + 2)
-        #expect(admitted.tokens == QuotaWindow(limit: 1000, remaining: 280, resetSeconds: 60))
+        #expect(admitted.tokens == QuotaWindow(limit: 1000, remaining: 280, resetSeconds: 61))
         // A request estimated above the whole limit passes alone, holding the whole minute.
         var fresh = QuotaLedger()
         #expect(fresh.admit(charge(3, tokens: 5000, key: key), at: start).admitted)

@@ -9,9 +9,8 @@ import Testing
     /// Drives one per-minute limit with requests at `times` (seconds since the epoch); returns the times
     /// accepted.
     func accepted(limit: Double, at times: [Double], cost: Double = 1) -> [Double] {
-        var log = SlidingLog(limit: limit)
-        return times.enumerated().filter { log.admit(cost: cost, id: UInt64($0.offset), at: $0.element).allowed }
-            .map(\.element)
+        var window = SlidingWindow(limit: limit)
+        return times.filter { window.admit(cost: cost, at: $0).allowed }
     }
 
     @Test("a client hammering a 60-RPM limit gets 60 requests in every minute, the first as a burst")
@@ -28,12 +27,29 @@ import Testing
         }
     }
 
-    @Test("a client at or under the limit is never refused")
+    @Test("a client under the limit is never refused; one paced exactly at it waits at most a second")
     func underTheLimitAlwaysPasses() {
-        let paced = (0..<500).map { 1_795_000_000.5 + Double($0) }  // exactly 60 a minute
-        #expect(accepted(limit: 60, at: paced).count == paced.count)
-        let requests = (0..<300).map { 1_795_000_000 + Double($0) * 3 }  // 20 a minute of 500 tokens
+        let under = (0..<500).map { 1_795_000_000.5 + Double($0) * 61 / 60 }  // just under 60 a minute
+        #expect(accepted(limit: 60, at: under).count == under.count)
+        let requests = (0..<300).map { 1_795_000_000 + Double($0) * 3.1 }  // under 20 a minute of 500 tokens
         #expect(accepted(limit: 10_000, at: requests, cost: 500).count == requests.count)
+        // Exactly 60 a minute, each refused request retried when retry-after says: never more than a
+        // second late, and 60 in every minute.
+        var window = SlidingWindow(limit: 60)
+        var next = 1_795_000_000.5
+        var admitted: [Double] = []
+        while admitted.count < 400 {
+            let verdict = window.admit(cost: 1, at: next)
+            if verdict.allowed {
+                admitted.append(next)
+                next += 1
+            } else {
+                let wait = verdict.retryAfterSeconds ?? .infinity
+                #expect(wait <= 1, "waited \(wait) s at \(next)")
+                next += wait
+            }
+        }
+        #expect(admitted.last! - admitted.first! < 400 * 61 / 60, "about 60 a minute")
     }
 
     @Test("retry-after is exactly when the same request would pass, if nothing more is used")
@@ -42,59 +58,66 @@ import Testing
         let now = 1_795_000_000.25
         var checked = 0
         for trial in 0..<2000 {
-            var log = SlidingLog(limit: 1000)
+            var window = SlidingWindow(limit: 1000)
             var t = now - 75
-            for i in 0..<Int.random(in: 1...20, using: &rng) {
+            for _ in 0..<Int.random(in: 1...20, using: &rng) {
                 t += Double.random(in: 0...6, using: &rng)
-                _ = log.admit(cost: Double.random(in: 1...200, using: &rng), id: UInt64(i), at: min(t, now))
+                _ = window.admit(cost: Double.random(in: 1...200, using: &rng), at: min(t, now))
             }
             let cost = Double.random(in: 1...1100, using: &rng)
-            let verdict = log.check(cost: cost, at: now)
+            let verdict = window.check(cost: cost, at: now)
             guard !verdict.allowed else { continue }
             guard let wait = verdict.retryAfterSeconds else {
                 #expect(cost > 1000, "only a request larger than the limit never passes")
                 continue
             }
             checked += 1
-            #expect(log.check(cost: cost, at: now + wait).allowed, "trial \(trial)")
-            if wait > 1e-3 { #expect(!log.check(cost: cost, at: now + wait - 1e-3).allowed, "trial \(trial)") }
+            #expect(window.check(cost: cost, at: now + wait).allowed, "trial \(trial)")
+            if wait > 1e-3 { #expect(!window.check(cost: cost, at: now + wait - 1e-3).allowed, "trial \(trial)") }
         }
         #expect(checked > 300)
     }
 
-    @Test("remaining counts this request; reset is when the newest entry is a minute old")
+    @Test("remaining counts this request; a bucket counts until 61 s after its second began")
     func remainingAndReset() {
-        var log = SlidingLog(limit: 100)
-        let now = 1_795_000_000.0
-        _ = log.admit(cost: 50, id: 1, at: now - 70)
-        _ = log.admit(cost: 40, id: 2, at: now - 59)
-        _ = log.admit(cost: 20, id: 3, at: now - 3)
-        let verdict = log.check(cost: 10, at: now)
+        var window = SlidingWindow(limit: 100)
+        let now = 1_795_000_000.25
+        _ = window.admit(cost: 30, at: now - 61)  // its second ended 60.25 s ago: no longer counts
+        _ = window.admit(cost: 40, at: now - 59.5)
+        _ = window.admit(cost: 20, at: now - 3)
+        _ = window.admit(cost: 5, at: now - 2.9)  // the same second: one bucket
+        #expect(window.buckets.count == 3)
+        let verdict = window.check(cost: 10, at: now)
         #expect(verdict.allowed)
-        #expect(verdict.remaining == 100 - 60 - 10, "the entry 70 s old no longer counts")
-        #expect(verdict.resetSeconds == 60)
-        let refused = log.check(cost: 50, at: now)
-        #expect(!refused.allowed && refused.retryAfterSeconds == 1, "once the entry 59 s old expires")
-        #expect(refused.resetSeconds == 57)
-        let tooBig = log.check(cost: 101, at: now)
+        #expect(verdict.remaining == 100 - 65 - 10, "the request 61 s old no longer counts")
+        #expect(verdict.resetSeconds == 60.75, "this request's second ends, plus a minute")
+        let refused = window.check(cost: 50, at: now)
+        #expect(!refused.allowed && refused.retryAfterSeconds == 0.75, "once the bucket 59.5 s old stops counting")
+        #expect(refused.resetSeconds == 57.75)
+        let tooBig = window.check(cost: 101, at: now)
         #expect(!tooBig.allowed && tooBig.retryAfterSeconds == nil)
+        window.forget(before: now)
+        #expect(window.buckets.count == 2 && window.used == 65)
     }
 
     @Test("a reservation reconciled with what the request used frees or takes the difference")
     func reconciliation() {
-        var log = SlidingLog(limit: 1000)
+        var window = SlidingWindow(limit: 1000)
         let now = 1_795_000_000.0
-        #expect(log.admit(cost: 800, id: 7, at: now).allowed)  // reserved from max_tokens
-        #expect(!log.check(cost: 300, at: now + 1).allowed)
-        log.adjust(7, by: -650)  // used 150
-        #expect(log.used == 150)
-        #expect(log.admit(cost: 300, id: 8, at: now + 1).allowed)
-        log.adjust(8, by: 900)  // a stream ran longer than reserved
-        #expect(log.used == 1350)
-        #expect(!log.check(cost: 1, at: now + 2).allowed)
-        log.adjust(99, by: 5)  // unknown or already forgotten: nothing
-        log.forget(before: now + 61.5)
-        #expect(log.used == 0 && log.entries.isEmpty)
+        #expect(window.admit(cost: 800, at: now).allowed)  // reserved from max_tokens
+        #expect(!window.check(cost: 300, at: now + 1).allowed)
+        window.adjust(admittedAt: now + 0.5, by: -650)  // used 150
+        #expect(window.used == 150)
+        #expect(window.admit(cost: 300, at: now + 1).allowed)
+        window.adjust(admittedAt: now + 1, by: 900)  // a stream ran longer than reserved
+        #expect(window.used == 1350)
+        #expect(!window.check(cost: 1, at: now + 2).allowed)
+        window.adjust(admittedAt: now - 90, by: 5)  // a bucket no longer kept: nothing
+        #expect(window.used == 1350)
+        window.adjust(admittedAt: now, by: -10_000)  // never below nothing
+        #expect(window.used == 1200)
+        window.forget(before: now + 62)
+        #expect(window.used == 0 && window.buckets.isEmpty)
     }
 
     @Test("budget periods are UTC calendar days and months, across year ends and leap days")

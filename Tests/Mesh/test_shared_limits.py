@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 BINARY = os.environ.get("ISOBAR_BIN", str(ROOT / ".build" / "debug" / "isobar"))
 NODES = ["n1", "n2", "n3"]
 REGIONS = {"n1": "r1", "n2": "r1", "n3": "r2"}
-SECRETS = {"alpha": "sk-alpha-test", "beta": "sk-beta-test", "gamma": "sk-gamma-test"}
+SECRETS = {"alpha": "sk-alpha-test", "beta": "sk-beta-test", "gamma": "sk-gamma-test", "delta": "sk-delta-test"}
 
 
 class Fleet:
@@ -72,6 +72,7 @@ class Fleet:
                 ("alpha", ", rpm: 60"),
                 ("beta", ", budget: {usd: 30, period: day}"),
                 ("gamma", ", rpm: 30"),
+                ("delta", ", tpm: 1000"),
             ]
         )
         topology = self.directory / "shared.yaml"
@@ -98,6 +99,11 @@ class Fleet:
                 r"node \S+ listening on http://",
                 env=env,
             )
+
+    def redis(self, *command):
+        """What redis-cli prints for one command to the fleet's Redis."""
+        return subprocess.run([shutil.which("redis-cli"), "-p", str(self.redis_port), *command],
+                              capture_output=True, text=True, check=True, timeout=10).stdout.strip()
 
     def call(self, node, key, path="/v1/chat/completions", body=None):
         """(status, headers, json body) of one request."""
@@ -167,7 +173,7 @@ def test_three_nodes_enforce_one_limit_and_spend_a_budget_once(fleet):
     assert len(refused) == 120 - accepted
     headers, body = refused[0]
     assert body["error"]["code"] == "rate_limit_exceeded"
-    assert 50 <= int(headers["retry-after"]) <= 60
+    assert 50 <= int(headers["retry-after"]) <= 61
     assert headers["x-ratelimit-limit-requests"] == "60"
     assert headers["x-ratelimit-remaining-requests"] == "0"
 
@@ -224,3 +230,36 @@ def test_redis_outage_falls_back_to_a_share_of_the_limit_and_recovers(fleet):
         fleet.dump()
     assert 59 <= accepted <= 61, f"{accepted} accepted once Redis was back"
 
+
+
+def test_token_reservations_are_reconciled_through_the_store(fleet):
+    # Each request reserves its prompt and all 700 of its max_tokens out of 1000 a minute, and uses its prompt
+    # and 16: once the first is settled in Redis, a second fits, on another node.
+    body = {"model": "chat", "max_tokens": 700, "messages": [{"role": "user", "content": "hi"}]}
+    status, headers, _ = fleet.call("n1", SECRETS["delta"], body=body)
+    assert status == 200
+    reserved = 1000 - int(headers["x-ratelimit-remaining-tokens"])
+    assert 700 < reserved < 720, headers
+    deadline = time.monotonic() + 3
+    while True:
+        status, headers, answer = fleet.call("n2", SECRETS["delta"], body=body)
+        if status == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert status == 200, f"the first request's reservation was never reconciled: {answer}"
+    used = 1000 - int(headers["x-ratelimit-remaining-tokens"]) - reserved
+    assert 16 < used < 40, f"the first request counts what it used: {used} tokens"
+    # What both used is counted: a request reserving nearly the whole minute no longer fits.
+    status, headers, answer = fleet.call("n3", SECRETS["delta"], body=dict(body, max_tokens=985))
+    assert status == 429 and answer["error"]["code"] == "rate_limit_exceeded", answer
+    assert 50 <= int(headers["retry-after"]) <= 61
+
+    # The windows are a hash of at most 61 one-second buckets per key, whatever the rate.
+    fields = int(fleet.redis("HLEN", "isobar:shared:win:key:delta"))
+    assert 3 <= fields <= 3 + 2 * 61, fields
+
+    # A server that lost its scripts (flushed, or restarted between two calls) is sent them again: no outage.
+    assert fleet.redis("SCRIPT", "FLUSH") == "OK"
+    assert [fleet.call(node, SECRETS["alpha"])[0] for node in NODES] == [200, 200, 200]
+    for node in NODES:
+        assert re.search(r"^isobar_limit_store_outages_total 0$", fleet.metrics(node), re.M), node
