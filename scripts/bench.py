@@ -21,6 +21,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -209,15 +210,17 @@ def scrape_cost(isobar, work, seconds, endpoints=64):
     return shares
 
 
-def limits_cost(isobar, work, upstream_port, script, seconds):
+def limits_cost(isobar, work, upstream_port, script, seconds, rounds=3):
     """One node per store, the same key with generous limits (requests per minute, tokens per minute, a
     concurrency cap and a budget, so every check runs): (memory rows, redis rows) of non-streaming requests at
-    concurrency 1 and 64."""
+    concurrency 1 and 64. Both nodes run side by side and are measured in turn, `rounds` times each; each
+    figure is the median of its rounds (two cores shared by wrk, the upstream, the node and redis-server make
+    single runs swing by a third)."""
     redis_port = free_port()
     redis = start([shutil.which("redis-server"), "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
                    "--appendonly", "no"], "Ready to accept connections")
     body = '{"model": "bench", "messages": [{"role": "user", "content": "Benchmark the limits."}], "max_tokens": 16}'
-    results = {}
+    gateways, urls = {}, {}
     try:
         for store in ("memory", "redis"):
             port = free_port()
@@ -238,19 +241,23 @@ keys:
   virtual_keys:
     - {{id: bench, team: t, secret_env: BENCH_KEY, rpm: 10000000, tpm: 10000000000, max_concurrent: 100000}}
 """ + (f"redis: {{url: 'redis://127.0.0.1:{redis_port}'}}\n" if store == "redis" else ""))
-            gateway = start([isobar, "serve", "--topology", topology, "--node", "gw", "--log-level", "error"],
-                            "listening on", env={**os.environ, "BENCH_MASTER": "sk-bench-master",
-                                                 "BENCH_KEY": "sk-bench"})
-            try:
-                url = f"http://127.0.0.1:{port}/v1/chat/completions"
-                measure(url, body, 8, 2, script, auth="Bearer sk-bench")
-                results[store] = [measure(url, body, c, seconds, script, pid=gateway.pid, auth="Bearer sk-bench")
-                                  for c in (1, 64)]
-            finally:
-                stop(gateway)
+            gateways[store] = start([isobar, "serve", "--topology", topology, "--node", "gw", "--log-level", "error"],
+                                    "listening on", env={**os.environ, "BENCH_MASTER": "sk-bench-master",
+                                                         "BENCH_KEY": "sk-bench"})
+            urls[store] = f"http://127.0.0.1:{port}/v1/chat/completions"
+            measure(urls[store], body, 8, 2, script, auth="Bearer sk-bench")
+        runs = {store: [[], []] for store in gateways}
+        for _ in range(rounds):
+            for store, gateway in gateways.items():
+                for i, connections in enumerate((1, 64)):
+                    runs[store][i].append(measure(urls[store], body, connections, seconds, script, pid=gateway.pid,
+                                                  auth="Bearer sk-bench"))
+        return {store: [{key: statistics.median(r[key] for r in rows) for key in rows[0]} for rows in by_concurrency]
+                for store, by_concurrency in runs.items()}
     finally:
+        for gateway in gateways.values():
+            stop(gateway)
         stop(redis)
-    return results
 
 
 def main():

@@ -95,8 +95,11 @@ final class RedisConnection: @unchecked Sendable {
         var buffer = channel.allocator.buffer(capacity: 64 + arguments.reduce(0) { $0 + $1.utf8.count + 16 })
         buffer.writeRESPCommand(arguments)
         channel.write(buffer, promise: nil)
-        // One flush for everything written in this turn of the loop.
-        if !flushQueued {
+        if replies.waiting.count == 1 {
+            // Nothing else in flight (a quiet moment): out at once.
+            channel.flush()
+        } else if !flushQueued {
+            // Busy: one flush for everything written in this turn of the loop.
             flushQueued = true
             loop.execute { [self] in
                 flushQueued = false

@@ -113,7 +113,9 @@ final class RedisLimitStore: LimitStore {
             String(settlement.id), Self.units(settlement.usedTokens - settlement.reservedTokens),
             String(settlement.usd), String(Int64(settlement.admittedAt.rounded(.down))), Self.spendTTL,
         ]
-        withTimeout(on: loop, connection(on: loop) { $0.evaluate(Self.settleScript, keys: keys, arguments: arguments) })
+        // No timer of its own: nothing waits for it, and a store that stops answering is found by the next
+        // admission's timeout, which closes the connections and so fails this too.
+        connection(on: loop) { $0.evaluate(Self.settleScript, keys: keys, arguments: arguments) }
             .whenComplete { [self] result in
                 switch result {
                 case .success(.error(let message)):
@@ -433,6 +435,7 @@ final class RedisLimitStore: LimitStore {
         guard slot.loop === loop, loop.inEventLoop else {
             return slot.loop.flatSubmit { [self] in open(slot).flatMap(body) }.hop(to: loop)
         }
+        if let connection = slot.connection, connection.isOpen { return body(connection) }
         return open(slot).flatMap(body)
     }
 
