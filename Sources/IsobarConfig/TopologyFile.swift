@@ -211,7 +211,7 @@ struct ModelFile {
         policy = fields.string("policy")
         contextFallbacks = fields.strings("context_fallbacks")
         timeouts = fields.timeouts()
-        cache = fields.fields("cache", ["enabled", "ttl_s", "force"])
+        cache = fields.fields("cache", ["enabled", "ttl_s", "force", "store"])
     }
 }
 

@@ -30,7 +30,8 @@ extension TopologyValidator {
         )
     }
 
-    /// `cache: {enabled, ttl_s, force}`: on when `enabled` is true; `ttl_s` above 0, at most 30 days.
+    /// `cache: {enabled, ttl_s, force, store}`: on when `enabled` is true; `ttl_s` above 0, at most 30
+    /// days; `store: redis` only with the `redis:` section.
     private func checkCache(_ fields: Fields?) -> ResponseCacheSettings? {
         guard let fields else { return nil }
         let defaults = ResponseCacheSettings()
@@ -46,8 +47,15 @@ extension TopologyValidator {
             }
         }
         let force = fields.boolean("force")?.value ?? defaults.force
+        var store = defaults.store
+        if let given = fields.string("store") {
+            store = choice(given, "cache store") ?? store
+            if store == .redis, file.redis == nil {
+                log.error(given.location, "a shared response cache needs the redis: section")
+            }
+        }
         guard required(fields.boolean("enabled"), "enabled", in: fields.location)?.value == true else { return nil }
-        return ResponseCacheSettings(ttlSeconds: ttl, force: force)
+        return ResponseCacheSettings(ttlSeconds: ttl, force: force, store: store)
     }
 
     // MARK: - Deployments

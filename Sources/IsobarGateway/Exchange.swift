@@ -47,7 +47,7 @@ final class Exchange {
     var quota: (charge: QuotaCharge, admittedAt: Double)?
     /// Where the model's response cache keeps this request's answer, and for how long; nil when the model
     /// has no cache or the request may not be cached.
-    let responseKey: (key: AnswerCache.Key, ttl: Duration)?
+    let responseKey: (key: AnswerCache.Key, ttl: Duration, shared: Bool)?
 
     init(
         core: GatewayCore,
@@ -98,7 +98,7 @@ final class Exchange {
         body: ByteBuffer,
         model: ModelName,
         tenant: String
-    ) -> (key: AnswerCache.Key, ttl: Duration)? {
+    ) -> (key: AnswerCache.Key, ttl: Duration, shared: Bool)? {
         guard core.responses != nil, let settings = core.topology.model(model)?.cache,
             case .success(let json) = body.withUnsafeReadableBytes({ JSON.parse($0) })
         else { return nil }
@@ -106,7 +106,7 @@ final class Exchange {
             return nil
         }
         let key = AnswerCache.Key(tenant: tenant, operation: operation, body: json.canonical.bytes)
-        return (key, .milliseconds(settings.ttlSeconds * 1000))
+        return (key, .milliseconds(settings.ttlSeconds * 1000), settings.store == .redis)
     }
 
     /// The most a stream's bytes are kept for the caches that would take them.
@@ -121,6 +121,9 @@ final class Exchange {
             var kept = answer
             kept.expiresAt = MonotonicClock.now() + responseKey.ttl
             core.responses?.store(responseKey.key, kept)
+            if responseKey.shared {
+                core.sharedAnswers?.store(responseKey.key, answer, ttl: responseKey.ttl, on: eventLoop)
+            }
         }
     }
 
@@ -201,14 +204,26 @@ final class Exchange {
         reply.writer.onClientClose = { self.clientGone() }
         let budget = TimeAmount.nanoseconds(core.budget(for: profile.model).nanoseconds)
         totalTimer = eventLoop.assumeIsolated().scheduleTask(in: budget) { self.totalTimeout() }
-        if let responseKey {
-            let model = core.metricLabel(for: profile.model)
-            if let hit = core.responses?.answer(for: responseKey.key) {
-                core.metrics.responseCache(model: model, hit: true)
-                respondStored(hit.bytes, streamed: hit.streamed, header: "x-isobar-cache", value: "hit")
-                return
-            }
-            core.metrics.responseCache(model: model, hit: false)
+        guard let responseKey else { return proceed() }
+        if let hit = core.responses?.answer(for: responseKey.key) { return answerFromCache(hit) }
+        guard responseKey.shared, let shared = core.sharedAnswers else { return proceed(cacheMiss: true) }
+        shared.answer(for: responseKey.key, on: eventLoop).assumeIsolated().whenSuccess { hit in
+            // The client may have left, or the request timed out, while the store was asked.
+            guard !self.finished else { return }
+            if let hit { self.answerFromCache(hit) } else { self.proceed(cacheMiss: true) }
+        }
+    }
+
+    /// Answers from the response cache.
+    private func answerFromCache(_ hit: AnswerCache.Answer) {
+        core.metrics.responseCache(model: core.metricLabel(for: profile.model), hit: true)
+        respondStored(hit.bytes, streamed: hit.streamed, header: "x-isobar-cache", value: "hit")
+    }
+
+    /// Routes the request (a response cache, if any, did not have it).
+    private func proceed(cacheMiss: Bool = false) {
+        if cacheMiss {
+            core.metrics.responseCache(model: core.metricLabel(for: profile.model), hit: false)
             reply.extraHeaders.add(name: "x-isobar-cache", value: "miss")
         }
         if captureLimit > 0, profile.stream { captured = [] }

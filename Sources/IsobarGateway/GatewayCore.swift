@@ -27,6 +27,10 @@ final class GatewayCore: Sendable {
     let answers: AnswerCache?
     /// The response caches of the models with `cache.enabled`, in one memory budget.
     let responses: AnswerCache?
+    /// Connections to the `redis:` store, for shared limits and shared response caches.
+    let redis: RedisClient?
+    /// The response caches kept in the `redis:` store (`cache.store: redis`).
+    let sharedAnswers: SharedAnswers?
     /// Virtual keys, limits and budgets, when the topology has `keys:`.
     let governor: Governor?
     /// Other nodes of the mesh the gossip holds up (alive or suspect).
@@ -76,12 +80,16 @@ final class GatewayCore: Sendable {
         self.responses =
             topology.models.contains { $0.cache != nil }
             ? AnswerCache(maxBytes: topology.limits.responseCacheMaxBytes) : nil
+        let redis = topology.redis.map { RedisClient(settings: $0, meshName: topology.mesh.name) }
+        self.redis = redis
+        self.sharedAnswers =
+            topology.models.contains { $0.cache?.store == .redis } ? redis.map(SharedAnswers.init) : nil
         let (livePeers, metrics) = (self.livePeers, self.metrics)
         self.governor = topology.keys.map { keys in
             Governor(
                 settings: keys,
                 meshName: topology.mesh.name,
-                store: Self.limitStore(topology, node, group, livePeers, metrics, logger),
+                store: Self.limitStore(topology, node, redis, group, livePeers, metrics, logger),
                 now: WallClock.seconds()
             )
         }
@@ -91,17 +99,17 @@ final class GatewayCore: Sendable {
     private static func limitStore(
         _ topology: Topology,
         _ node: Node,
+        _ client: RedisClient?,
         _ group: any EventLoopGroup,
         _ livePeers: LivePeers,
         _ metrics: GatewayMetrics,
         _ logger: Logger
     ) -> any LimitStore {
-        guard let redis = topology.redis else { return MemoryLimitStore() }
+        guard let client, let redis = topology.redis else { return MemoryLimitStore() }
         metrics.limitStoreUp(true)
         let nodes = topology.nodes.count
         return RedisLimitStore(
-            settings: redis,
-            meshName: topology.mesh.name,
+            redis: client,
             probeLoop: group.next(),
             // Outside a mesh every node of the topology is taken to be up (as for forwarding).
             liveNodes: { node.gossip == nil ? nodes : livePeers.count + 1 },

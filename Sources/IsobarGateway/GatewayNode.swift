@@ -95,5 +95,6 @@ public final class GatewayNode: Service, Sendable {
         }
         core.pools.closeAll()
         core.governor?.store.shutdown()
+        core.redis?.closeAll()
     }
 }

@@ -13,11 +13,9 @@ import Synchronization
 /// refuses keyed requests (`closed`); a probe each second brings it back and adds what was spent meanwhile.
 final class RedisLimitStore: LimitStore {
     let kind = "redis"
-    let settings: RedisSettings
-    /// Key prefix: `isobar:MESH:`.
-    let prefix: String
-    /// At most `pool` connections, each on its own event loop.
-    private let slots = Mutex<[ObjectIdentifier: Slot]>([:])
+    let redis: RedisClient
+    private var settings: RedisSettings { redis.settings }
+    private var prefix: String { redis.prefix }
     private let local = Mutex(QuotaLedger())
     private let state: Mutex<State>
     /// Nodes of the mesh that are up (this one included): the share of a limit each counts alone.
@@ -45,24 +43,13 @@ final class RedisLimitStore: LimitStore {
         var scriptFailed: @Sendable (_ message: String) -> Void
     }
 
-    /// An event loop's connection: open, being opened, or neither. Touched only on `loop`.
-    private final class Slot: @unchecked Sendable {
-        let loop: any EventLoop
-        var connection: RedisConnection?
-        var connecting: EventLoopFuture<RedisConnection>?
-
-        init(loop: any EventLoop) { self.loop = loop }
-    }
-
     init(
-        settings: RedisSettings,
-        meshName: String,
+        redis: RedisClient,
         probeLoop: any EventLoop,
         liveNodes: @escaping @Sendable () -> Int,
         observer: Observer
     ) {
-        self.settings = settings
-        self.prefix = "isobar:\(meshName):"
+        self.redis = redis
         self.liveNodes = liveNodes
         self.observer = observer
         self.probeLoop = probeLoop
@@ -75,7 +62,7 @@ final class RedisLimitStore: LimitStore {
 
     func shutdown() {
         probeTask.withLock { $0?.cancel() }
-        closeConnections()
+        redis.closeAll()
     }
 
     // MARK: - LimitStore
@@ -83,10 +70,9 @@ final class RedisLimitStore: LimitStore {
     func admit(_ charge: QuotaCharge, at now: Double, on loop: any EventLoop) -> EventLoopFuture<QuotaAdmission> {
         guard state.withLock({ $0.up }) else { return fallback(charge, at: now, on: loop) }
         let script = admitArguments(charge, at: now)
-        let answer = withTimeout(
-            on: loop,
-            connection(on: loop) { $0.evaluate(Self.admitScript, keys: script.keys, arguments: script.arguments) }
-        )
+        let answer = redis.withTimeout(on: loop) {
+            $0.evaluate(Self.admitScript, keys: script.keys, arguments: script.arguments)
+        }
         return answer.flatMapThrowing { [self] reply in
             if case .error(let message) = reply { throw RedisError(message: "redis: \(message)", isReply: true) }
             guard let admission = admission(reply, charge, at: now) else {
@@ -115,7 +101,7 @@ final class RedisLimitStore: LimitStore {
         ]
         // No timer of its own: nothing waits for it, and a store that stops answering is found by the next
         // admission's timeout, which closes the connections and so fails this too.
-        connection(on: loop) { $0.evaluate(Self.settleScript, keys: keys, arguments: arguments) }
+        redis.connection(on: loop) { $0.evaluate(Self.settleScript, keys: keys, arguments: arguments) }
             .whenComplete { [self] result in
                 switch result {
                 case .success(.error(let message)):
@@ -136,7 +122,7 @@ final class RedisLimitStore: LimitStore {
     ) -> EventLoopFuture<[Double]> {
         guard !subjects.isEmpty else { return loop.makeSucceededFuture([]) }
         let keys = subjects.map { spendKey($0.0, period: $0.1, at: now) }
-        return withTimeout(on: loop, connection(on: loop) { $0.command(["MGET"] + keys) }).map { reply in
+        return redis.withTimeout(on: loop) { $0.command(["MGET"] + keys) }.map { reply in
             guard case .array(let values) = reply else { return [] }
             return values.map { $0.number ?? 0 }
         }.flatMapError { [self] _ in
@@ -363,7 +349,7 @@ final class RedisLimitStore: LimitStore {
         }
         guard wasUp else { return }
         // Whatever is still waiting on a connection fails now instead of at its timeout.
-        closeConnections()
+        redis.closeAll()
         // Counting alone from here: start each budget from what the store last said was spent.
         local.withLock { ledger in
             ledger.reset()
@@ -387,93 +373,28 @@ final class RedisLimitStore: LimitStore {
         }
         guard !up else { return }
         let loop = probeLoop
-        withTimeout(
-            on: loop,
-            connection(on: loop) { [self] connection in
-                connection.command(["PING"]).flatMap { [self] _ in
-                    let pending = state.withLock { state in
-                        defer { state.pending = [:] }
-                        return state.pending
-                    }
-                    let added = pending.flatMap { key, usd in
-                        [
-                            connection.command(["INCRBYFLOAT", key, String(usd)]),
-                            connection.command(["EXPIRE", key, Self.spendTTL]),
-                        ]
-                    }
-                    return EventLoopFuture.andAllSucceed(added, on: loop).flatMapErrorThrowing { [self] error in
-                        // Not added: keep it for the next try.
-                        for (key, usd) in pending { addPending([key], usd) }
-                        throw error
-                    }
+        redis.withTimeout(on: loop) { [self] connection in
+            connection.command(["PING"]).flatMap { [self] _ in
+                let pending = state.withLock { state in
+                    defer { state.pending = [:] }
+                    return state.pending
+                }
+                let added = pending.flatMap { key, usd in
+                    [
+                        connection.command(["INCRBYFLOAT", key, String(usd)]),
+                        connection.command(["EXPIRE", key, Self.spendTTL]),
+                    ]
+                }
+                return EventLoopFuture.andAllSucceed(added, on: loop).flatMapErrorThrowing { [self] error in
+                    // Not added: keep it for the next try.
+                    for (key, usd) in pending { addPending([key], usd) }
+                    throw error
                 }
             }
-        ).whenSuccess { [self] in
+        }.whenSuccess { [self] in
             state.withLock { $0.up = true }
             observer.changed(true, "reachable again")
         }
-    }
-
-    // MARK: - Connections
-
-    /// Runs `body` with the connection of `loop` (opening it when it is not open), on that connection's
-    /// loop: `loop`'s own, or when `pool` connections are open already, one of theirs.
-    private func connection<T: Sendable>(
-        on loop: any EventLoop,
-        _ body: @escaping @Sendable (RedisConnection) -> EventLoopFuture<T>
-    ) -> EventLoopFuture<T> {
-        let slot = slots.withLock { slots in
-            if let slot = slots[ObjectIdentifier(loop)] { return slot }
-            guard slots.count >= settings.pool else {
-                let slot = Slot(loop: loop)
-                slots[ObjectIdentifier(loop)] = slot
-                return slot
-            }
-            let all = slots.values.sorted { ObjectIdentifier($0) < ObjectIdentifier($1) }
-            return all[Int(UInt(bitPattern: ObjectIdentifier(loop).hashValue) % UInt(all.count))]
-        }
-        guard slot.loop === loop, loop.inEventLoop else {
-            return slot.loop.flatSubmit { [self] in open(slot).flatMap(body) }.hop(to: loop)
-        }
-        if let connection = slot.connection, connection.isOpen { return body(connection) }
-        return open(slot).flatMap(body)
-    }
-
-    /// The slot's connection, opened if need be (on the slot's loop).
-    private func open(_ slot: Slot) -> EventLoopFuture<RedisConnection> {
-        if let connection = slot.connection, connection.isOpen { return slot.loop.makeSucceededFuture(connection) }
-        if let connecting = slot.connecting { return connecting }
-        let connecting = RedisConnection.connect(settings, on: slot.loop)
-        slot.connecting = connecting
-        connecting.whenComplete { result in
-            slot.connecting = nil
-            slot.connection = try? result.get()
-        }
-        return connecting
-    }
-
-    /// Closes every connection (the store went away, or the node is stopping).
-    private func closeConnections() {
-        for slot in slots.withLock({ Array($0.values) }) {
-            slot.loop.execute {
-                slot.connection?.close()
-                slot.connection = nil
-            }
-        }
-    }
-
-    /// `future`, or a failure once `timeout_ms` has passed without it.
-    private func withTimeout<T: Sendable>(on loop: any EventLoop, _ future: EventLoopFuture<T>) -> EventLoopFuture<T> {
-        let promise = loop.makePromise(of: T.self)
-        let timeoutMs = settings.timeoutMs
-        let timeout = loop.scheduleTask(in: .microseconds(Int64(timeoutMs * 1000))) {
-            promise.fail(RedisError(message: "no answer within \(Int(timeoutMs)) ms"))
-        }
-        future.whenComplete { result in
-            timeout.cancel()
-            promise.completeWith(result)
-        }
-        return promise.futureResult
     }
 
     // MARK: - Keys

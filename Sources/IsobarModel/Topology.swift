@@ -316,10 +316,19 @@ public struct ResponseCacheSettings: Sendable, Equatable {
     /// Cache requests sampled with `temperature` above 0 too (absent, OpenAI's default is 1): their
     /// answers are meant to vary, so by default only `temperature: 0` requests are cached.
     public var force: Bool
+    /// Where answers are kept: this node's memory, or the `redis:` store every node shares (and this
+    /// node's memory in front of it).
+    public var store: Store
 
-    public init(ttlSeconds: Double = 300, force: Bool = false) {
+    public enum Store: String, Sendable, Equatable, CaseIterable {
+        case memory
+        case redis
+    }
+
+    public init(ttlSeconds: Double = 300, force: Bool = false, store: Store = .memory) {
         self.ttlSeconds = ttlSeconds
         self.force = force
+        self.store = store
     }
 }
 

@@ -125,6 +125,25 @@ import Testing
                 "test.yaml:8: models[0].cache.enabled: required key is missing",
             ]
         )
+        // Shared through Redis: only with a redis: section, and only the stores there are.
+        func cache(_ settings: String) -> String {
+            Fixture.minimal.replacingOccurrences(
+                of: "deployments: [{backend: b1, model: m1}]}",
+                with: "deployments: [{backend: b1, model: m1}], cache: {enabled: true, \(settings)}}"
+            )
+        }
+        let shared = try Fixture.load(cache("store: redis") + "redis: {url: \"redis://cache:6380\"}\n")
+        #expect(shared.models[0].cache?.store == .redis)
+        #expect(
+            Fixture.problems(cache("store: redis")) == [
+                "test.yaml:8: models[0].cache.store: a shared response cache needs the redis: section"
+            ]
+        )
+        #expect(
+            Fixture.problems(cache("store: redi")) == [
+                "test.yaml:8: models[0].cache.store: unknown cache store 'redi' (did you mean 'redis'?); use one of memory, redis"
+            ]
+        )
     }
 
     /// `printf %s SECRET | sha256sum`, computed outside the code under test.

@@ -1,6 +1,7 @@
 """Three real `isobar serve` processes sharing one real redis-server (issue 7): a key's 60 requests a
 minute are 60 across the three nodes, not 180; a budget is spent once; while Redis is down the nodes keep
-serving on their own counters, each a third of the limit, and go back to the shared store when it returns.
+serving on their own counters, each a third of the limit, and go back to the shared store when it returns;
+a model's response cache kept in Redis answers on every node.
 The engine is reachable from region r1 only, so n3 (region r2) forwards every request to n1 or n2, signed
 for its key: counted once, at n3. Every process (redis-server, an emulated engine, the nodes) is started
 and stopped here, by PID."""
@@ -85,6 +86,7 @@ class Fleet:
             "     reachable_from: region, price: {input_per_mtok: 1000000, output_per_mtok: 1000000}}\n"
             "models:\n"
             "  - {name: chat, deployments: [{backend: gpu, model: m}]}\n"
+            "  - {name: cached, deployments: [{backend: gpu, model: m}], cache: {enabled: true, store: redis}}\n"
             "keys:\n"
             "  master: {secret_env: MASTER_KEY}\n"
             f"  virtual_keys:\n{keys}\n"
@@ -120,6 +122,15 @@ class Fleet:
                 return answer.status, answer.headers, json.loads(answer.read() or b"null")
         except urllib.error.HTTPError as error:
             return error.code, error.headers, json.loads(error.read() or b"null")
+
+    def raw(self, node, key, body):
+        """(status, headers, bytes) of one chat completion, the body exactly as sent."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.http[node]}/v1/chat/completions", data=json.dumps(body).encode(),
+            headers={"authorization": f"Bearer {key}", "content-type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, answer.headers, answer.read()
 
     def metrics(self, node):
         with urllib.request.urlopen(f"http://127.0.0.1:{self.http[node]}/metrics", timeout=5) as answer:
@@ -263,3 +274,31 @@ def test_token_reservations_are_reconciled_through_the_store(fleet):
     assert [fleet.call(node, SECRETS["alpha"])[0] for node in NODES] == [200, 200, 200]
     for node in NODES:
         assert re.search(r"^isobar_limit_store_outages_total 0$", fleet.metrics(node), re.M), node
+
+
+def test_a_shared_response_cache_answers_on_every_node_and_never_another_key(fleet):
+    body = {"model": "cached", "temperature": 0, "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
+    status, headers, first = fleet.raw("n1", SECRETS["alpha"], body)
+    assert status == 200 and headers["x-isobar-cache"] == "miss"
+    # n2 never saw the request, and n3 cannot even reach the engine: both answer from Redis, byte for byte.
+    for node in ["n2", "n3"]:
+        status, headers, again = fleet.raw(node, SECRETS["alpha"], dict(reversed(list(body.items()))))
+        assert status == 200 and headers["x-isobar-cache"] == "hit", node
+        assert again == first, node
+    # Another key's identical request is its own.
+    status, headers, _ = fleet.raw("n2", SECRETS["gamma"], body)
+    assert headers["x-isobar-cache"] == "miss"
+    # A stream is replayed as the same events elsewhere.
+    stream = dict(body, stream=True)
+    _, headers, events = fleet.raw("n2", SECRETS["alpha"], stream)
+    assert headers["x-isobar-cache"] == "miss" and events.endswith(b"data: [DONE]\n\n")
+    _, headers, replayed = fleet.raw("n1", SECRETS["alpha"], stream)
+    assert headers["x-isobar-cache"] == "hit" and headers["content-type"].startswith("text/event-stream")
+    assert replayed == events
+    assert re.search(r'^isobar_response_cache_total\{model="cached",result="hit"\} 1', fleet.metrics("n3"), re.M)
+    # Without Redis the cache is a miss (after at most timeout_ms), not an error.
+    fleet.stop("redis")
+    started = time.monotonic()
+    status, headers, _ = fleet.raw("n2", SECRETS["alpha"], dict(body, max_tokens=9))
+    assert status == 200 and headers["x-isobar-cache"] == "miss"
+    assert time.monotonic() - started < 2
