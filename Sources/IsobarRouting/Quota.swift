@@ -302,6 +302,8 @@ public struct QuotaLedger: Sendable {
             accounts[subject, default: Account()].prepare(allowance, share: share, at: now)
             if let refusal = accounts[subject]?.refusal(for: charge, subject, allowance, share: share, at: now) {
                 admission.refusal = refusal
+                // The headers of a refusal show the windows as they are, this request not counted.
+                for (subject, _) in charge.subjects { accounts[subject]?.show(into: &admission, at: now) }
                 return admission
             }
         }
@@ -401,6 +403,21 @@ extension QuotaLedger.Account {
             return refused(.budget, budget.usd, budget.check(spentUSD: baseUSD + spentUSD / share, at: now))
         }
         return nil
+    }
+
+    func show(into admission: inout QuotaAdmission, at now: Double) {
+        if let requests {
+            admission.requests = .tightest(
+                admission.requests,
+                QuotaWindow(limit: requests.limit, requests.check(cost: 0, at: now))
+            )
+        }
+        if let tokens {
+            admission.tokens = .tightest(
+                admission.tokens,
+                QuotaWindow(limit: tokens.limit, tokens.check(cost: 0, at: now))
+            )
+        }
     }
 
     mutating func record(_ charge: QuotaCharge, at now: Double, into admission: inout QuotaAdmission) {

@@ -1,4 +1,5 @@
-"""Starts `isobar up` on the conformance topology for the whole session and stops it by PID."""
+"""Starts `isobar up` on the conformance topologies (one open, one with virtual keys) for the whole session
+and stops each by PID."""
 import os
 import re
 import signal
@@ -13,15 +14,25 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 
 
-@pytest.fixture(scope="session")
-def base_url():
+KEYS = {
+    "CONFORMANCE_MASTER": "sk-conformance-master",
+    "CONFORMANCE_APP": "sk-conformance-app",
+    "CONFORMANCE_CHAT_ONLY": "sk-conformance-chat-only",
+    "CONFORMANCE_THRIFTY": "sk-conformance-thrifty",
+}
+
+
+def run_node(topology):
+    """Runs `isobar up` on `topology` (with the keys' secrets in its environment) and yields its base URL;
+    stops it by PID and checks it exited cleanly."""
     binary = os.environ.get("ISOBAR_BIN", str(ROOT / ".build" / "debug" / "isobar"))
     process = subprocess.Popen(
-        [binary, "up", str(HERE / "topology.yaml"), "--log-level", "warning"],
+        [binary, "up", str(HERE / topology), "--log-level", "warning"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         cwd=ROOT,
+        env=dict(os.environ, **KEYS),
     )
     url = None
     seen = []
@@ -51,3 +62,14 @@ def base_url():
             process.kill()
             process.wait()
         assert process.returncode == 0, f"isobar up exited with {process.returncode}:\n" + "".join(seen[-40:])
+
+
+@pytest.fixture(scope="session")
+def base_url():
+    yield from run_node("topology.yaml")
+
+
+@pytest.fixture(scope="session")
+def keyed_url():
+    """A node whose API needs a virtual key (topology-keys.yaml)."""
+    yield from run_node("topology-keys.yaml")

@@ -36,6 +36,8 @@ import Testing
         #expect(verdicts.map(\.admitted) == [true, true, true, false, false])
         #expect(verdicts[3].refusal?.subject == Self.team && verdicts[3].refusal?.limit == .requests)
         #expect(verdicts[3].refusal?.retryAfterSeconds == 58, "the first of the three stops counting at +61 s")
+        // A refusal's headers show the windows as they are: the team's spent, until its newest second ends.
+        #expect(verdicts[3].requests == QuotaWindow(limit: 3, remaining: 0, resetSeconds: 60))
         // The key's own window holds only the three admitted requests: 7 left of its 10.
         let next = ledger.admit(charge(9, key: key), at: start + 5)
         #expect(next.requests == QuotaWindow(limit: 10, remaining: 6, resetSeconds: 61))
