@@ -32,8 +32,8 @@ struct RedisError: Error, Sendable, CustomStringConvertible {
 }
 
 /// One connection to Redis, living on one event loop and pipelined: commands are written in RESP as they
-/// come and flushed once per turn of the loop, and hiredis's reader parses the replies, which complete
-/// the commands in order. Nothing blocks and nothing changes threads: a request's command is written,
+/// come (sent at once when nothing else is in flight, else once per turn of the loop), and hiredis's
+/// reader parses the replies, which complete the commands in order. Nothing blocks and nothing changes threads: a request's command is written,
 /// and its reply read, on the request's own event loop.
 ///
 /// Confined to `loop`: every method must be called on it.

@@ -2,7 +2,6 @@ import Crypto
 import IsobarModel
 import IsobarRouting
 import NIOCore
-import NIOPosix
 import Synchronization
 
 /// Limits and budgets shared by every node of a mesh through one Redis (issue 7): each admission is one
