@@ -2,16 +2,18 @@
 and stops each by PID."""
 import os
 import re
-import signal
-import subprocess
-import threading
-import time
+import sys
 from pathlib import Path
 
 import pytest
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
+sys.path.insert(0, str(ROOT / "Tests" / "Python"))
+from processes import start, stop  # noqa: E402
+
+# What `isobar up` prints once its node listens, with its base URL.
+LISTENING = r"node gw \(local\) listening on (http://\S+)/v1"
 
 
 KEYS = {
@@ -26,42 +28,21 @@ def run_node(topology):
     """Runs `isobar up` on `topology` (with the keys' secrets in its environment) and yields its base URL;
     stops it by PID and checks it exited cleanly."""
     binary = os.environ.get("ISOBAR_BIN", str(ROOT / ".build" / "debug" / "isobar"))
-    process = subprocess.Popen(
-        [binary, "up", str(HERE / topology), "--log-level", "warning"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=ROOT,
-        env=dict(os.environ, **KEYS),
-    )
-    url = None
     seen = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        match = re.search(r"node gw \(local\) listening on (http://\S+)/v1", line)
-        if match:
-            url = match.group(1)
-            break
-    if url is None:
-        process.kill()
-        process.wait()
-        pytest.fail("isobar up did not start:\n" + "".join(seen))
-    # Keep reading the node's output so a full pipe never blocks it.
-    threading.Thread(target=lambda: seen.extend(process.stdout), daemon=True).start()
+    process = start(
+        "isobar up",
+        [binary, "up", str(HERE / topology), "--log-level", "warning"],
+        LISTENING,
+        seen,
+        env=dict(os.environ, **KEYS),
+        cwd=ROOT,
+    )
+    url = next(match.group(1) for line in seen if (match := re.search(LISTENING, line)))
     try:
         yield url
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        assert process.returncode == 0, f"isobar up exited with {process.returncode}:\n" + "".join(seen[-40:])
+        status = stop(process, timeout=15)
+        assert status == 0, f"isobar up exited with {status}:\n" + "".join(seen[-40:])
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from processes import free_port, start as start_process
+from processes import free_port, start as start_process, stop as stop_process
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 BINARY = os.environ.get("ISOBAR_BIN", str(ROOT / ".build" / "debug" / "isobar"))
@@ -86,14 +86,7 @@ class Mesh:
         return check
 
     def stop(self, name, sig=signal.SIGTERM):
-        process = self.processes.pop(name)
-        process.send_signal(sig)
-        try:
-            return process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            return None
+        return stop_process(self.processes.pop(name), sig)
 
     def dump(self):
         for name, lines in self.output.items():

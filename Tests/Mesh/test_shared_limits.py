@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from processes import free_port, start as start_process
+from processes import free_port, start as start_process, stop as stop_process
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 BINARY = os.environ.get("ISOBAR_BIN", str(ROOT / ".build" / "debug" / "isobar"))
@@ -47,13 +47,7 @@ class Fleet:
         )
 
     def stop(self, name):
-        process = self.processes.pop(name)
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(self.processes.pop(name))
 
     def start(self):
         self.start_redis()

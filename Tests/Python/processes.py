@@ -1,6 +1,7 @@
-"""The real processes of the Tests/Mesh suites: free loopback ports, and starting a process until it says it
-is ready while its output keeps being collected. The suites stop their processes themselves, by PID."""
+"""The real processes of the Python suites (Tests/Mesh, Tests/Conformance): free loopback ports, starting a
+process until it says it is ready while its output keeps being collected, and stopping it by PID."""
 import re
+import signal
 import socket
 import subprocess
 import threading
@@ -23,10 +24,11 @@ def free_port():
                 continue
 
 
-def start(name, command, ready, lines, env=None, timeout=60):
+def start(name, command, ready, lines, env=None, timeout=60, cwd=None):
     """Starts `command` and waits up to `timeout` s for an output line matching `ready`; fails the test
     with what it printed if none comes. Its output, from the start, goes on into `lines`."""
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                               cwd=cwd)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         line = process.stdout.readline()
@@ -39,3 +41,15 @@ def start(name, command, ready, lines, env=None, timeout=60):
     process.kill()
     process.wait()
     pytest.fail(f"{name} did not start:\n" + "".join(lines))
+
+
+def stop(process, sig=signal.SIGTERM, timeout=20):
+    """Sends `sig` and waits up to `timeout` s for the process to exit, then kills it: its exit status, None
+    when it had to be killed."""
+    process.send_signal(sig)
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return None
