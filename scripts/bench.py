@@ -83,6 +83,19 @@ def stop(process):
         process.kill()
 
 
+def serve_node(isobar, work, name, topology, env=None):
+    """Writes a one-node topology `name` (mesh `name`, region `local`, node `gw` on a free port, then
+    `topology`: its backends, models and the rest) and starts `isobar serve` on it: (process, port)."""
+    port = free_port()
+    path = os.path.join(work, f"{name}.yaml")
+    with open(path, "w") as f:
+        f.write(f"mesh: {{name: {name}}}\nregions: [{{name: local}}]\n"
+                f'nodes: [{{name: gw, region: local, listen: "127.0.0.1:{port}"}}]\n' + topology)
+    process = start([isobar, "serve", "--topology", path, "--node", "gw", "--log-level", "error"], "listening on",
+                    env=env)
+    return process, port
+
+
 def wrk(url, body, connections, seconds, script, auth=None):
     threads = min(2, connections)
     env = {**os.environ, "BENCH_BODY": body, **({"BENCH_AUTH": auth} if auth else {})}
@@ -162,22 +175,14 @@ asyncio.run(main())
 
 def gateway_cpu_share(isobar, work, ports, engine, seconds):
     """CPU share of one core a node uses over `seconds` with `ports` as backends of kind `engine`."""
-    port = free_port()
-    topology = os.path.join(work, f"scrape-{engine}.yaml")
     backends = "\n".join(
         f'  - {{name: b{i}, region: local, engine: {engine}, url: "http://127.0.0.1:{p}", models: [m]}}'
         for i, p in enumerate(ports))
-    with open(topology, "w") as f:
-        f.write(f"""
-mesh: {{name: bench-scrape}}
-regions: [{{name: local}}]
-nodes: [{{name: gw, region: local, listen: "127.0.0.1:{port}"}}]
-backends:
+    gateway, _ = serve_node(isobar, work, f"scrape-{engine}", f"""backends:
 {backends}
 models:
   - {{name: m, deployments: [{{backend: b0, model: m}}]}}
 """)
-    gateway = start([isobar, "serve", "--topology", topology, "--node", "gw", "--log-level", "error"], "listening on")
     try:
         time.sleep(2)
         before, start_time = cpu_seconds(gateway.pid), time.monotonic()
@@ -223,14 +228,7 @@ def limits_cost(isobar, work, upstream_port, script, seconds, rounds=3):
     gateways, urls = {}, {}
     try:
         for store in ("memory", "redis"):
-            port = free_port()
-            topology = os.path.join(work, f"limits-{store}.yaml")
-            with open(topology, "w") as f:
-                f.write(f"""
-mesh: {{name: bench-limits}}
-regions: [{{name: local}}]
-nodes: [{{name: gw, region: local, listen: "127.0.0.1:{port}"}}]
-backends:
+            gateways[store], port = serve_node(isobar, work, f"limits-{store}", f"""backends:
   - {{name: upstream, region: local, engine: vllm, url: "http://127.0.0.1:{upstream_port}", models: [m],
      price: {{input_per_mtok: 0.1, output_per_mtok: 0.2}}}}
 models:
@@ -240,10 +238,8 @@ keys:
   teams: [{{name: t, rpm: 10000000, tpm: 10000000000, max_concurrent: 100000, budget: {{usd: 1000000, period: day}}}}]
   virtual_keys:
     - {{id: bench, team: t, secret_env: BENCH_KEY, rpm: 10000000, tpm: 10000000000, max_concurrent: 100000}}
-""" + (f"redis: {{url: 'redis://127.0.0.1:{redis_port}'}}\n" if store == "redis" else ""))
-            gateways[store] = start([isobar, "serve", "--topology", topology, "--node", "gw", "--log-level", "error"],
-                                    "listening on", env={**os.environ, "BENCH_MASTER": "sk-bench-master",
-                                                         "BENCH_KEY": "sk-bench"})
+""" + (f"redis: {{url: 'redis://127.0.0.1:{redis_port}'}}\n" if store == "redis" else ""),
+                env={**os.environ, "BENCH_MASTER": "sk-bench-master", "BENCH_KEY": "sk-bench"})
             urls[store] = f"http://127.0.0.1:{port}/v1/chat/completions"
             measure(urls[store], body, 8, 2, script, auth="Bearer sk-bench")
         runs = {store: [[], []] for store in gateways}
@@ -275,26 +271,19 @@ def main():
     with open(script, "w") as f:
         f.write(WRK_SCRIPT)
 
-    upstream_port, slow_port, gateway_port = free_port(), free_port(), free_port()
-    topology = os.path.join(work, "bench.yaml")
-    with open(topology, "w") as f:
-        f.write(f"""
-mesh: {{name: bench}}
-regions: [{{name: local}}]
-nodes: [{{name: gw, region: local, listen: "127.0.0.1:{gateway_port}"}}]
-backends:
+    upstream_port, slow_port = free_port(), free_port()
+    isobar = args.isobar
+    upstream = start([isobar, "emulate", "--profile", "instant", "--listen", f"127.0.0.1:{upstream_port}",
+                      "--model", "m", "--log-level", "error"], "listening on")
+    slow = start([isobar, "emulate", "--profile", "instant", "--tokens-per-second", "4", "--listen",
+                  f"127.0.0.1:{slow_port}", "--model", "m", "--log-level", "error"], "listening on")
+    gateway, gateway_port = serve_node(isobar, work, "bench", f"""backends:
   - {{name: upstream, region: local, engine: vllm, url: "http://127.0.0.1:{upstream_port}", models: [m]}}
   - {{name: slow, region: local, engine: vllm, url: "http://127.0.0.1:{slow_port}", models: [m]}}
 models:
   - {{name: bench, deployments: [{{backend: upstream, model: m}}]}}
   - {{name: hold, deployments: [{{backend: slow, model: m}}]}}
 """)
-    isobar = args.isobar
-    upstream = start([isobar, "emulate", "--profile", "instant", "--listen", f"127.0.0.1:{upstream_port}",
-                      "--model", "m", "--log-level", "error"], "listening on")
-    slow = start([isobar, "emulate", "--profile", "instant", "--tokens-per-second", "4", "--listen",
-                  f"127.0.0.1:{slow_port}", "--model", "m", "--log-level", "error"], "listening on")
-    gateway = start([isobar, "serve", "--topology", topology, "--node", "gw", "--log-level", "error"], "listening on")
     try:
         direct = f"http://127.0.0.1:{upstream_port}/v1/chat/completions"
         through = f"http://127.0.0.1:{gateway_port}/v1/chat/completions"
