@@ -45,9 +45,20 @@ end
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(count):
+    """`count` distinct free loopback ports: every socket stays bound until all are chosen, so the kernel
+    cannot hand the same port out twice."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def cpu_seconds(pid):
@@ -197,7 +208,7 @@ def scrape_cost(isobar, work, seconds, endpoints=64):
     68 KB, kept-alive connections), as a share of one core, against the same node with the backends declared
     `openai-compatible` (never scraped), measured in the same run. Twice: served as vLLM serves it, honouring
     the `name[]` filter the scraper sends, and in full, as an engine that ignores the filter would."""
-    ports = [free_port() for _ in range(endpoints)]
+    ports = free_ports(endpoints)
     fixture = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "IsobarWireTests", "Fixtures",
                            "vllm-v1.txt")
     server_script = os.path.join(work, "metrics_server.py")
@@ -271,7 +282,7 @@ def main():
     with open(script, "w") as f:
         f.write(WRK_SCRIPT)
 
-    upstream_port, slow_port = free_port(), free_port()
+    upstream_port, slow_port = free_ports(2)
     isobar = args.isobar
     upstream = start([isobar, "emulate", "--profile", "instant", "--listen", f"127.0.0.1:{upstream_port}",
                       "--model", "m", "--log-level", "error"], "listening on")
