@@ -19,7 +19,7 @@ protocol LimitStore: Sendable {
         at now: Double,
         on loop: any EventLoop
     ) -> EventLoopFuture<[Double]>
-    /// Stops the store's connections and timers (the node is stopping).
+    /// Stops the store's timers (the node is stopping).
     func shutdown()
 }
 

@@ -60,8 +60,8 @@ final class RedisLimitStore: LimitStore {
     }
 
     func shutdown() {
+        // The connections are the node's (`GatewayCore.redis`), which closes them.
         probeTask.withLock { $0?.cancel() }
-        redis.closeAll()
     }
 
     // MARK: - LimitStore
@@ -297,7 +297,7 @@ final class RedisLimitStore: LimitStore {
                 )
             }
         }
-        state.withLock { $0.lastSpent.merge(spent) { _, new in new } }
+        if !spent.isEmpty { state.withLock { $0.lastSpent.merge(spent) { _, new in new } } }
         if let index = values[0].number.map(Int.init), index > 0, index <= charge.subjects.count,
             let limit = values[1].text.flatMap(QuotaLimit.init(rawValue:))
         {
