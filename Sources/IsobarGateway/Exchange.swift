@@ -44,7 +44,7 @@ final class Exchange {
     /// The virtual key the request came with (its own, or the one a forwarding node vouched for).
     let principal: Principal?
     /// What the request reserved of its key's limits here, settled when it ends.
-    var quota: (charge: QuotaCharge, admittedAt: Double)?
+    var quota: (charge: QuotaCharge, admittedAt: Double, leased: Bool)?
     /// Where the model's response cache keeps this request's answer, and for how long; nil when the model
     /// has no cache or the request may not be cached.
     let responseKey: (key: AnswerCache.Key, ttl: Duration, shared: Bool)?
@@ -186,7 +186,7 @@ final class Exchange {
                     return
                 }
                 self.reply.extraHeaders = Governor.rateLimitHeaders(admission)
-                self.quota = (charge, admission.admittedAt ?? now)
+                self.quota = (charge, admission.admittedAt ?? now, admission.leased)
                 self.begin()
             case .failure(let error):
                 self.reply.error(
@@ -571,7 +571,8 @@ final class Exchange {
                 reservedTokens: reserved,
                 usedTokens: used,
                 usd: usd,
-                admittedAt: quota.admittedAt
+                admittedAt: quota.admittedAt,
+                leased: quota.leased
             )
             governor.store.settle(settlement, at: WallClock.seconds(), on: eventLoop)
             // A forwarded request is counted by the node the client called, not again here.

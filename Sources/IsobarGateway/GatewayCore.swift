@@ -108,8 +108,10 @@ final class GatewayCore: Sendable {
         guard let client, let redis = topology.redis else { return MemoryLimitStore() }
         metrics.limitStoreUp(true)
         let nodes = topology.nodes.count
+        let leased = metrics.limitLeasedDecisions()
         return RedisLimitStore(
             redis: client,
+            node: node.name.rawValue,
             probeLoop: group.next(),
             // Outside a mesh every node of the topology is taken to be up (as for forwarding).
             liveNodes: { node.gossip == nil ? nodes : livePeers.count + 1 },
@@ -127,6 +129,7 @@ final class GatewayCore: Sendable {
                     }
                 },
                 decidedLocally: { metrics.limitDecidedLocally(onFailure: redis.onFailure.rawValue) },
+                leased: { leased.increment() },
                 scriptFailed: { message in
                     logger.error("limit store script failed", metadata: ["isobar.reason": "\(message)"])
                 }

@@ -41,6 +41,12 @@ extension GatewayMetrics {
         "Keyed requests decided without the shared limit store (on_failure: local counts them here, closed refuses)"
     )
 
+    nonisolated(unsafe) static let limitLeasedDecisions = name(
+        "limit_leased_decisions",
+        "total",
+        "Keyed requests admitted on this node's leases of the shared limit store's limits, without asking it"
+    )
+
     nonisolated(unsafe) static let responseCache = name(
         "response_cache",
         "total",
@@ -58,6 +64,9 @@ extension GatewayMetrics {
     func limitDecidedLocally(onFailure: String) {
         registry.makeCounter(descriptor: Self.limitLocalDecisions, labels: [("on_failure", onFailure)]).increment()
     }
+
+    /// The counter of requests admitted on leases (made once: it counts most keyed requests of a busy node).
+    func limitLeasedDecisions() -> Counter { registry.makeCounter(descriptor: Self.limitLeasedDecisions) }
 
     func limitStoreUp(_ up: Bool) {
         registry.makeGauge(descriptor: Self.limitStoreUp).set(Int64(up ? 1 : 0))

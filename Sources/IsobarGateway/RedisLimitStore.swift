@@ -19,6 +19,8 @@ final class RedisLimitStore: LimitStore {
     private let state: Mutex<State>
     /// Nodes of the mesh that are up (this one included): the share of a limit each counts alone.
     private let liveNodes: @Sendable () -> Int
+    /// This node's name: whose slots the store holds for its leases.
+    private let node: String
     private let observer: Observer
     private let probeLoop: any EventLoop
     private let probeTask = Mutex<RepeatedTask?>(nil)
@@ -31,6 +33,9 @@ final class RedisLimitStore: LimitStore {
         /// starts from.
         var lastSpent: [QuotaSubject: (usd: Double, period: Budget.Period)] = [:]
         var share = 1.0
+        /// The leases this node holds on the store's limits, and what they did that the store has not
+        /// been told yet.
+        var leases = QuotaLeases()
     }
 
     /// Told when the store goes away or comes back, and of each request decided on the node's own
@@ -38,17 +43,21 @@ final class RedisLimitStore: LimitStore {
     struct Observer: Sendable {
         var changed: @Sendable (_ up: Bool, _ reason: String) -> Void
         var decidedLocally: @Sendable () -> Void
+        /// A request admitted on the node's leases.
+        var leased: @Sendable () -> Void
         /// A script answered with an error: a bug to see in the logs, not an outage.
         var scriptFailed: @Sendable (_ message: String) -> Void
     }
 
     init(
         redis: RedisClient,
+        node: String,
         probeLoop: any EventLoop,
         liveNodes: @escaping @Sendable () -> Int,
         observer: Observer
     ) {
         self.redis = redis
+        self.node = node
         self.liveNodes = liveNodes
         self.observer = observer
         self.probeLoop = probeLoop
@@ -67,18 +76,33 @@ final class RedisLimitStore: LimitStore {
     // MARK: - LimitStore
 
     func admit(_ charge: QuotaCharge, at now: Double, on loop: any EventLoop) -> EventLoopFuture<QuotaAdmission> {
-        guard state.withLock({ $0.up }) else { return fallback(charge, at: now, on: loop) }
-        let script = admitArguments(charge, at: now)
+        let decided = state.withLock { state -> (up: Bool, QuotaAdmission?, [QuotaLeases.Request?]) in
+            guard state.up else { return (false, nil, []) }
+            if let admission = state.leases.admit(charge, at: now) { return (true, admission, []) }
+            return (true, nil, state.leases.requests(for: charge, at: now))
+        }
+        guard decided.up else { return fallback(charge, at: now, on: loop) }
+        if let admission = decided.1 {
+            observer.leased()
+            return loop.makeSucceededFuture(admission)
+        }
+        let leases = decided.2
+        let script = admitArguments(charge, leases, at: now)
         let answer = redis.withTimeout(on: loop) {
             $0.evaluate(Self.admitScript, keys: script.keys, arguments: script.arguments)
         }
         return answer.flatMapThrowing { [self] reply in
             if case .error(let message) = reply { throw RedisError(message: "redis: \(message)", isReply: true) }
-            guard let admission = admission(reply, charge, at: now) else {
+            guard let admission = admission(reply, charge, leases, at: now) else {
                 throw RedisError(message: "redis: unexpected reply to the admission script: \(reply)")
             }
             return admission
         }.flatMapError { [self] error in
+            state.withLock { state in
+                for (i, lease) in leases.enumerated() where lease != nil {
+                    state.leases.granted(charge.subjects[i].subject, nil, at: now)
+                }
+            }
             wentDown("\(error)")
             return fallback(charge, at: now, on: loop)
         }
@@ -86,32 +110,14 @@ final class RedisLimitStore: LimitStore {
 
     func settle(_ settlement: QuotaSettlement, at now: Double, on loop: any EventLoop) {
         local.withLock { $0.settle(settlement, at: now) }
-        // Spend counts in the subject's day and month alike, whichever its budget is.
-        let spendKeys = settlement.subjects.map { subject in
-            Budget.Period.allCases.map { spendKey(subject, period: $0, at: now) }
+        let up = state.withLock { state in
+            if state.up { state.leases.settle(settlement) }
+            return state.up
         }
-        guard state.withLock({ $0.up }) else { return addPending(spendKeys.flatMap { $0 }, settlement.usd) }
-        let keys = zip(settlement.subjects, spendKeys).flatMap { subject, spend in
-            [windowKey(subject), busyKey(subject)] + spend
-        }
-        let arguments = [
-            String(settlement.id), Self.units(settlement.usedTokens - settlement.reservedTokens),
-            String(settlement.usd), String(Int64(settlement.admittedAt.rounded(.down))), Self.spendTTL,
-        ]
-        // No timer of its own: nothing waits for it, and a store that stops answering is found by the next
-        // admission's timeout, which closes the connections and so fails this too.
-        redis.connection(on: loop) { $0.evaluate(Self.settleScript, keys: keys, arguments: arguments) }
-            .whenComplete { [self] result in
-                switch result {
-                case .success(.error(let message)):
-                    observer.scriptFailed("redis: \(message)")
-                case .success:
-                    break
-                case .failure(let error):
-                    wentDown("\(error)")
-                    addPending(spendKeys.flatMap { $0 }, settlement.usd)
-                }
-            }
+        guard up else { return addPending(settlement.subjects.map { ($0, settlement.usd) }, at: now) }
+        // A request the store admitted is released at once (its slot, its tokens); one admitted on a lease
+        // is reported with the others once a second.
+        if !settlement.leased { report(releasing: settlement, on: loop) }
     }
 
     func spent(
@@ -132,24 +138,72 @@ final class RedisLimitStore: LimitStore {
         }
     }
 
+    /// Tells the store what the leases did since the last report (window changes, slots held, spend),
+    /// and releases `settlement`, a request it admitted itself.
+    private func report(releasing settlement: QuotaSettlement? = nil, on loop: any EventLoop) {
+        let now = WallClock.seconds()
+        var reports = state.withLock { $0.leases.drain(at: now) }
+        if let settlement {
+            for subject in settlement.subjects where !reports.contains(where: { $0.0 == subject }) {
+                reports.append((subject, QuotaLeases.Report()))
+            }
+        }
+        guard !reports.isEmpty else { return }
+        var keys: [String] = []
+        var arguments = [node, Self.spendTTL]
+        for (subject, report) in reports {
+            keys += [windowKey(subject), busyKey(subject), heldKey(subject)]
+            keys += Budget.Period.allCases.map { spendKey(subject, period: $0, at: now) }
+            let released = settlement.flatMap { $0.subjects.contains(subject) ? String($0.id) : nil }
+            arguments += [released ?? "", String(report.adjustments.count)]
+            for adjustment in report.adjustments {
+                arguments += [
+                    String(adjustment.second), Self.units(adjustment.requests), Self.units(adjustment.tokens),
+                ]
+            }
+            arguments += [report.slots.map(String.init) ?? "-1", String(report.usd)]
+        }
+        // No timer of its own: nothing waits for it, and a store that stops answering is found by the next
+        // admission's timeout, which closes the connections and so fails this too.
+        let spent = reports.map { ($0.0, $0.1.usd) }
+        redis.connection(on: loop) { [keys, arguments] in
+            $0.evaluate(Self.reportScript, keys: keys, arguments: arguments)
+        }
+        .whenComplete { [self] result in
+            switch result {
+            case .success(.error(let message)):
+                observer.scriptFailed("redis: \(message)")
+            case .success:
+                break
+            case .failure(let error):
+                wentDown("\(error)")
+                addPending(spent, at: now)
+            }
+        }
+    }
+
     // MARK: - Scripts
 
     /// The per-minute windows of a subject live in one hash (`SlidingWindow`'s rule): `r` and `t`, the
     /// requests and tokens counted; `o`, the oldest second that may still hold any; and per second
     /// `r<second>` and `t<second>`. A second counts until 61 s after it began; the script drops older
-    /// ones as it goes, so a hash holds at most 61 seconds whatever the rate.
+    /// ones as it goes, so a hash holds at most 61 seconds whatever the rate. Requests at once are the
+    /// members of a sorted set (one per request the store admitted, scored by when it lapses) plus the
+    /// slots each node holds for its leases (a hash: node → `slots:lapses`).
     ///
-    /// KEYS: per subject its window hash, its in-flight set and the spend counter of its budget's period.
-    /// ARGV: request id, reserved tokens, in-flight lifetime (s), then per subject: rpm, tpm, max
-    /// concurrent and budget (0: none).
+    /// KEYS: per subject its window hash, its in-flight set, its held slots and the spend counter of its
+    /// budget's period.
+    /// ARGV: request id, reserved tokens, in-flight lifetime (s), node, lease headroom (`QuotaLeases.headroom`
+    /// times the live nodes), then per subject: rpm, tpm, max concurrent, budget (0: none), and the lease
+    /// asked for: requests, tokens, slots to hold, US dollars (-1: no lease).
     /// Returns {refused subject (0: none), limit, retry-after (s), Redis's time} then per subject
-    /// {requests counted, tokens counted, spent}.
+    /// {requests counted, tokens counted, spent, lease granted (1) or not (0)}.
     static let admitScript = RedisScript(
         """
         local t = redis.call('TIME')
         local sec = tonumber(t[1])
         local now = sec + tonumber(t[2]) / 1000000
-        local id, cost, life = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+        local id, cost, life, node, room = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
         local function window(w)
           local v = redis.call('HMGET', w, 'r', 't', 'o', 'r' .. sec, 't' .. sec)
           local r, tk, o = tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3])
@@ -184,68 +238,118 @@ final class RedisLimitStore: LimitStore {
           end
           return sec + 61 - now
         end
+        local function busy(zset, held)
+          redis.call('ZREMRANGEBYSCORE', zset, '-inf', now)
+          local total, mine, h = redis.call('ZCARD', zset), 0, redis.call('HGETALL', held)
+          for i = 1, #h, 2 do
+            local k, x = string.match(h[i + 1], '^(%d+):(.+)$')
+            if x and tonumber(x) > now then
+              total = total + tonumber(k)
+              if h[i] == node then mine = tonumber(k) end
+            else
+              redis.call('HDEL', held, h[i])
+            end
+          end
+          return total, mine
+        end
         local out, state = {0, '', '0', tostring(now)}, {}
-        for s = 1, #KEYS / 3 do
-          local w, busy, spend, a = KEYS[3 * s - 2], KEYS[3 * s - 1], KEYS[3 * s], 3 + (s - 1) * 4
+        for s = 1, #KEYS / 4 do
+          local w, zset, held, spend, a = KEYS[4 * s - 3], KEYS[4 * s - 2], KEYS[4 * s - 1], KEYS[4 * s], 5 + (s - 1) * 9
           local rpm, tpm, conc, budget = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
           local r, tk, rb, tb, o = 0, 0, 0, 0, nil
           if rpm > 0 or tpm > 0 then r, tk, rb, tb, o = window(w) end
           local spent = budget > 0 and tonumber(redis.call('GET', spend) or '0') or 0
           local c = (tpm > 0 and cost > tpm) and tpm or cost
-          state[s] = {r, tk, rb, tb, o, c, spent}
+          local n, mine = 0, 0
+          if conc > 0 then n, mine = busy(zset, held) end
+          local lr, lt, ls, lu = tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6]), tonumber(ARGV[a + 7]), tonumber(ARGV[a + 8])
+          local lease = lu >= 0 and (rpm == 0 or rpm - r - 1 >= (room + 1) * lr)
+            and (tpm == 0 or tpm - tk - c >= (room + 1) * lt)
+            and (conc == 0 or conc - n - 1 - math.max(0, ls - mine) >= room * ls)
+            and (budget == 0 or budget - spent >= room * lu)
+          state[s] = {r, tk, rb, tb, o, c, spent, lease and 1 or 0}
           if out[1] == 0 then
-            if conc > 0 then redis.call('ZREMRANGEBYSCORE', busy, '-inf', now) end
-            if conc > 0 and redis.call('ZCARD', busy) >= conc then out = {s, 'concurrent', '1', out[4]}
+            if conc > 0 and n >= conc then out = {s, 'concurrent', '1', out[4]}
             elseif rpm > 0 and r + 1 > rpm then out = {s, 'requests', tostring(wait(w, 'r', r, 1, rpm)), out[4]}
             elseif tpm > 0 and tk + c > tpm then out = {s, 'tokens', tostring(wait(w, 't', tk, c, tpm)), out[4]}
             elseif budget > 0 and spent >= budget then out = {s, 'budget', '0', out[4]} end
           end
         end
-        for s = 1, #KEYS / 3 do
-          local w, busy, a = KEYS[3 * s - 2], KEYS[3 * s - 1], 3 + (s - 1) * 4
+        for s = 1, #KEYS / 4 do
+          local w, zset, held, a = KEYS[4 * s - 3], KEYS[4 * s - 2], KEYS[4 * s - 1], 5 + (s - 1) * 9
           local rpm, tpm, conc = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
-          local r, tk, rb, tb, o, c, spent = unpack(state[s])
+          local r, tk, rb, tb, o, c, spent, lease = unpack(state[s])
+          if out[1] ~= 0 then lease = 0 end
           if out[1] == 0 then
+            local lr, lt = 0, 0
+            if lease == 1 then lr, lt = tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6]) end
             if rpm > 0 or tpm > 0 then
-              r, tk = r + 1, tk + c
-              redis.call('HSET', w, 'r', r, 'r' .. sec, rb + 1, 't', tk, 't' .. sec, tb + c, 'o', o or sec)
+              r, tk = r + 1 + lr, tk + c + lt
+              redis.call('HSET', w, 'r', r, 'r' .. sec, rb + 1 + lr, 't', tk, 't' .. sec, tb + c + lt, 'o', o or sec)
               redis.call('EXPIRE', w, 62)
             end
             if conc > 0 then
-              redis.call('ZADD', busy, now + life, id)
-              redis.call('EXPIRE', busy, math.ceil(life) + 1)
+              redis.call('ZADD', zset, now + life, id)
+              redis.call('EXPIRE', zset, math.ceil(life) + 1)
+              if lease == 1 then
+                redis.call('HSET', held, node, ARGV[a + 7] .. ':' .. (now + 10))
+                redis.call('EXPIRE', held, 11)
+              end
             end
           end
           out[#out + 1] = tostring(r)
           out[#out + 1] = tostring(tk)
           out[#out + 1] = tostring(spent)
+          out[#out + 1] = tostring(lease)
         end
         return out
         """
     )
 
-    /// KEYS: per subject its window hash, its in-flight set, and its day and month spend counters.
-    /// ARGV: request id, used minus reserved tokens, US dollars, the second it was admitted in (Redis's
-    /// clock), the spend counters' lifetime (s).
-    static let settleScript = RedisScript(
+    /// What a node's leases did, and the release of a request the store admitted.
+    /// KEYS: per subject its window hash, its in-flight set, its held slots, and its day and month spend
+    /// counters.
+    /// ARGV: node, the spend counters' lifetime (s), then per subject: the id of the request released
+    /// ('' for none), the number of window changes and each as {second, requests, tokens}, the slots the
+    /// node now holds (-1: unchanged) and the US dollars spent.
+    static let reportScript = RedisScript(
         """
-        local sec = tonumber(redis.call('TIME')[1])
-        local id, delta, usd, b, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
-        for s = 1, #KEYS / 4 do
-          local w, busy = KEYS[4 * s - 3], KEYS[4 * s - 2]
-          redis.call('ZREM', busy, id)
-          if delta ~= 0 and b >= sec - 60 then
-            local v = redis.call('HMGET', w, 't' .. b, 't')
-            local units = tonumber(v[1])
-            if units then
-              local new = math.max(0, units + delta)
-              redis.call('HSET', w, 't' .. b, new, 't', (tonumber(v[2]) or 0) + new - units)
-            end
+        local t = redis.call('TIME')
+        local sec = tonumber(t[1])
+        local now = sec + tonumber(t[2]) / 1000000
+        local node, ttl, a = ARGV[1], ARGV[2], 3
+        local function add(w, b, dr, dt)
+          if b < sec - 60 then return end
+          local v = redis.call('HMGET', w, 'r' .. b, 't' .. b, 'r', 't', 'o')
+          if not v[1] and not v[2] and dr <= 0 then return end
+          local rb, tb = tonumber(v[1]) or 0, tonumber(v[2]) or 0
+          local nr, nt = math.max(0, rb + dr), math.max(0, tb + dt)
+          local o = tonumber(v[5])
+          if not o or b < o then o = b end
+          redis.call('HSET', w, 'r' .. b, nr, 't' .. b, nt, 'r', (tonumber(v[3]) or 0) + nr - rb,
+            't', (tonumber(v[4]) or 0) + nt - tb, 'o', o)
+          redis.call('EXPIRE', w, 62)
+        end
+        for s = 1, #KEYS / 5 do
+          local w, zset, held = KEYS[5 * s - 4], KEYS[5 * s - 3], KEYS[5 * s - 2]
+          local id, n = ARGV[a], tonumber(ARGV[a + 1])
+          if id ~= '' then redis.call('ZREM', zset, id) end
+          for i = 0, n - 1 do
+            add(w, tonumber(ARGV[a + 2 + 3 * i]), tonumber(ARGV[a + 3 + 3 * i]), tonumber(ARGV[a + 4 + 3 * i]))
+          end
+          a = a + 2 + 3 * n
+          local slots, usd = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+          a = a + 2
+          if slots > 0 then
+            redis.call('HSET', held, node, slots .. ':' .. (now + 10))
+            redis.call('EXPIRE', held, 11)
+          elseif slots == 0 then
+            redis.call('HDEL', held, node)
           end
           if usd > 0 then
-            for p = 1, 2 do
-              redis.call('INCRBYFLOAT', KEYS[4 * s - 2 + p], usd)
-              redis.call('EXPIRE', KEYS[4 * s - 2 + p], ttl)
+            for p = 1, 0, -1 do
+              redis.call('INCRBYFLOAT', KEYS[5 * s - p], usd)
+              redis.call('EXPIRE', KEYS[5 * s - p], ttl)
             end
           end
         end
@@ -253,27 +357,42 @@ final class RedisLimitStore: LimitStore {
         """
     )
 
-    private func admitArguments(_ charge: QuotaCharge, at now: Double) -> (keys: [String], arguments: [String]) {
+    private func admitArguments(
+        _ charge: QuotaCharge,
+        _ leases: [QuotaLeases.Request?],
+        at now: Double
+    ) -> (keys: [String], arguments: [String]) {
         var keys: [String] = []
-        var arguments = [String(charge.id), Self.units(charge.tokens), "900"]
-        keys.reserveCapacity(3 * charge.subjects.count)
-        arguments.reserveCapacity(3 + 4 * charge.subjects.count)
-        for (subject, allowance) in charge.subjects {
+        var arguments = [
+            String(charge.id), Self.units(charge.tokens), "900", node,
+            String(QuotaLeases.headroom * Double(liveNodes())),
+        ]
+        keys.reserveCapacity(4 * charge.subjects.count)
+        arguments.reserveCapacity(5 + 9 * charge.subjects.count)
+        for ((subject, allowance), lease) in zip(charge.subjects, leases) {
             keys += [
-                windowKey(subject), busyKey(subject),
+                windowKey(subject), busyKey(subject), heldKey(subject),
                 spendKey(subject, period: allowance.budget?.period ?? .day, at: now),
             ]
             arguments += [
                 String(allowance.requestsPerMinute ?? 0), String(allowance.tokensPerMinute ?? 0),
                 String(allowance.maxConcurrent ?? 0), String(allowance.budget?.usd ?? 0),
+                Self.units(lease?.requests ?? 0), Self.units(lease?.tokens ?? 0), String(lease?.slots ?? 0),
+                lease.map { $0.usd.map { String($0) } ?? "-1" } ?? "-1",
             ]
         }
         return (keys, arguments)
     }
 
-    /// The admission the script's reply says; nil for a reply of the wrong shape (never admitted blindly).
-    private func admission(_ reply: RedisValue, _ charge: QuotaCharge, at now: Double) -> QuotaAdmission? {
-        guard case .array(let values) = reply, values.count == 4 + 3 * charge.subjects.count,
+    /// The admission the script's reply says, with the leases it granted recorded; nil for a reply of the
+    /// wrong shape (never admitted blindly).
+    private func admission(
+        _ reply: RedisValue,
+        _ charge: QuotaCharge,
+        _ leases: [QuotaLeases.Request?],
+        at now: Double
+    ) -> QuotaAdmission? {
+        guard case .array(let values) = reply, values.count == 4 + 4 * charge.subjects.count,
             let admittedAt = values[3].number
         else {
             return nil
@@ -281,23 +400,42 @@ final class RedisLimitStore: LimitStore {
         let reset = SlidingWindow.end(of: Int64(admittedAt.rounded(.down))) - admittedAt
         var admission = QuotaAdmission(admittedAt: admittedAt)
         var spent: [QuotaSubject: (usd: Double, period: Budget.Period)] = [:]
-        for (i, (subject, allowance)) in charge.subjects.enumerated() {
-            let base = 4 + 3 * i
+        var grants: [(QuotaSubject, QuotaLeases.Grant?)] = []
+        for (i, ((subject, allowance), lease)) in zip(charge.subjects, leases).enumerated() {
+            let base = 4 + 4 * i
+            let counted = (requests: values[base].number ?? 0, tokens: values[base + 1].number ?? 0)
+            let grant = lease.flatMap { lease in
+                values[base + 3].number == 1
+                    ? QuotaLeases.Grant(
+                        request: lease,
+                        storeNow: admittedAt,
+                        requestsCounted: counted.requests,
+                        tokensCounted: counted.tokens,
+                        spentUSD: values[base + 2].number ?? 0
+                    ) : nil
+            }
+            if lease != nil { grants.append((subject, grant)) }
             if let budget = allowance.budget { spent[subject] = (values[base + 2].number ?? 0, budget.period) }
-            if let rpm = allowance.requestsPerMinute, let used = values[base].number {
+            // The headers show the window without the lease the node now holds.
+            if let rpm = allowance.requestsPerMinute {
+                let used = counted.requests - (grant?.request.requests ?? 0)
                 admission.requests = .tightest(
                     admission.requests,
                     QuotaWindow(limit: Double(rpm), remaining: Double(rpm) - used, resetSeconds: reset)
                 )
             }
-            if let tpm = allowance.tokensPerMinute, let used = values[base + 1].number {
+            if let tpm = allowance.tokensPerMinute {
+                let used = counted.tokens - (grant?.request.tokens ?? 0)
                 admission.tokens = .tightest(
                     admission.tokens,
                     QuotaWindow(limit: Double(tpm), remaining: Double(tpm) - used, resetSeconds: reset)
                 )
             }
         }
-        if !spent.isEmpty { state.withLock { $0.lastSpent.merge(spent) { _, new in new } } }
+        state.withLock { state in
+            state.lastSpent.merge(spent) { _, new in new }
+            for (subject, grant) in grants { state.leases.granted(subject, grant, at: now) }
+        }
         if let index = values[0].number.map(Int.init), index > 0, index <= charge.subjects.count,
             let limit = values[1].text.flatMap(QuotaLimit.init(rawValue:))
         {
@@ -339,14 +477,16 @@ final class RedisLimitStore: LimitStore {
     private func wentDown(_ reason: String) {
         let now = WallClock.seconds()
         let share = liveShare
-        let (wasUp, lastSpent) = state.withLock { state in
+        let (wasUp, lastSpent, unreported) = state.withLock { state in
             defer {
                 state.up = false
                 state.share = share
             }
-            return (state.up, state.lastSpent)
+            return (state.up, state.lastSpent, state.up ? state.leases.reset() : [])
         }
         guard wasUp else { return }
+        // The leases lapse in the store; what they spent and had not reported yet is added when it is back.
+        addPending(unreported, at: now)
         // Whatever is still waiting on a connection fails now instead of at its timeout.
         redis.closeAll()
         // Counting alone from here: start each budget from what the store last said was spent.
@@ -357,20 +497,27 @@ final class RedisLimitStore: LimitStore {
         observer.changed(false, reason)
     }
 
-    private func addPending(_ keys: [String], _ usd: Double) {
-        guard usd > 0 else { return }
-        state.withLock { state in for key in keys { state.pending[key, default: 0] += usd } }
+    /// Keeps what subjects spent while the store was away, to add to their day and month when it is back.
+    private func addPending(_ spent: [(QuotaSubject, Double)], at now: Double) {
+        var pending: [String: Double] = [:]
+        for (subject, usd) in spent where usd > 0 {
+            for period in Budget.Period.allCases {
+                pending[spendKey(subject, period: period, at: now), default: 0] += usd
+            }
+        }
+        guard !pending.isEmpty else { return }
+        state.withLock { $0.pending.merge(pending, uniquingKeysWith: +) }
     }
 
-    /// Each second: refreshes the node's share, and while the store is away tries it again; once it
-    /// answers, adds what was spent meanwhile and goes back to it.
+    /// Each second: refreshes the node's share and reports what the leases did; while the store is away,
+    /// tries it again, and once it answers adds what was spent meanwhile and goes back to it.
     private func probe() {
         let share = liveShare
         let up = state.withLock { state in
             state.share = share
             return state.up
         }
-        guard !up else { return }
+        guard !up else { return report(on: probeLoop) }
         let loop = probeLoop
         redis.withTimeout(on: loop) { [self] connection in
             connection.command(["PING"]).flatMap { [self] _ in
@@ -386,7 +533,7 @@ final class RedisLimitStore: LimitStore {
                 }
                 return EventLoopFuture.andAllSucceed(added, on: loop).flatMapErrorThrowing { [self] error in
                     // Not added: keep it for the next try.
-                    for (key, usd) in pending { addPending([key], usd) }
+                    state.withLock { $0.pending.merge(pending, uniquingKeysWith: +) }
                     throw error
                 }
             }
@@ -401,6 +548,8 @@ final class RedisLimitStore: LimitStore {
     private func windowKey(_ subject: QuotaSubject) -> String { "\(prefix)win:\(subject)" }
 
     private func busyKey(_ subject: QuotaSubject) -> String { "\(prefix)busy:\(subject)" }
+
+    private func heldKey(_ subject: QuotaSubject) -> String { "\(prefix)held:\(subject)" }
 
     private func spendKey(_ subject: QuotaSubject, period: Budget.Period, at now: Double) -> String {
         "\(prefix)spend:\(subject):\(period.rawValue):\(Int(period.bounds(containing: now).start))"

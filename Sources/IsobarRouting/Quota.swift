@@ -194,6 +194,8 @@ public struct QuotaSettlement: Sendable, Equatable {
     /// When the request was admitted, on the store's clock (`QuotaAdmission.admittedAt`): its
     /// reservation is reconciled in that second's bucket while the bucket counts.
     public var admittedAt: Double
+    /// Whether it was admitted on the node's leases (`QuotaAdmission.leased`).
+    public var leased: Bool
 
     public init(
         id: UInt64,
@@ -201,7 +203,8 @@ public struct QuotaSettlement: Sendable, Equatable {
         reservedTokens: Double,
         usedTokens: Double,
         usd: Double,
-        admittedAt: Double
+        admittedAt: Double,
+        leased: Bool = false
     ) {
         self.id = id
         self.subjects = subjects
@@ -209,6 +212,7 @@ public struct QuotaSettlement: Sendable, Equatable {
         self.usedTokens = usedTokens
         self.usd = usd
         self.admittedAt = admittedAt
+        self.leased = leased
     }
 }
 
@@ -255,17 +259,21 @@ public struct QuotaAdmission: Sendable, Equatable {
     /// When the store counted the request, on its own clock (a shared store's, not the node's): what
     /// the request's settlement names. Nil when the store did not say.
     public var admittedAt: Double?
+    /// Admitted by the node alone on leases a shared store granted it (`QuotaLeases`), not by the store.
+    public var leased: Bool
 
     public init(
         refusal: Refusal? = nil,
         requests: QuotaWindow? = nil,
         tokens: QuotaWindow? = nil,
-        admittedAt: Double? = nil
+        admittedAt: Double? = nil,
+        leased: Bool = false
     ) {
         self.refusal = refusal
         self.requests = requests
         self.tokens = tokens
         self.admittedAt = admittedAt
+        self.leased = leased
     }
 
     public var admitted: Bool { refusal == nil }

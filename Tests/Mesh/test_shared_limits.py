@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 BINARY = os.environ.get("ISOBAR_BIN", str(ROOT / ".build" / "debug" / "isobar"))
 NODES = ["n1", "n2", "n3"]
 REGIONS = {"n1": "r1", "n2": "r1", "n3": "r2"}
-SECRETS = {"alpha": "sk-alpha-test", "beta": "sk-beta-test", "gamma": "sk-gamma-test", "delta": "sk-delta-test"}
+SECRETS = {"alpha": "sk-alpha-test", "beta": "sk-beta-test", "gamma": "sk-gamma-test", "delta": "sk-delta-test",
+           "omega": "sk-omega-test"}
 
 
 class Fleet:
@@ -68,6 +69,7 @@ class Fleet:
                 ("beta", ", budget: {usd: 30, period: day}"),
                 ("gamma", ", rpm: 30"),
                 ("delta", ", tpm: 1000"),
+                ("omega", ", rpm: 1200, tpm: 10000000, max_concurrent: 1000"),
             ]
         )
         topology = self.directory / "shared.yaml"
@@ -159,6 +161,12 @@ def fleet(tmp_path):
         yield fleet
     finally:
         fleet.close()
+
+
+def leased(fleet):
+    """Requests the three nodes admitted on their leases, without asking Redis."""
+    return sum(int(m.group(1)) for n in NODES
+               for m in re.finditer(r"^isobar_limit_leased_decisions_total (\d+)$", fleet.metrics(n), re.M))
 
 
 def burst(fleet, key, count):
@@ -296,3 +304,26 @@ def test_a_shared_response_cache_answers_on_every_node_and_never_another_key(fle
     status, headers, _ = fleet.raw("n2", SECRETS["alpha"], dict(body, max_tokens=9))
     assert status == 200 and headers["x-isobar-cache"] == "miss"
     assert time.monotonic() - started < 2
+
+
+def test_a_busy_key_is_admitted_on_leases_and_still_gets_exactly_its_limit(fleet):
+    # Far from its 1200 a minute, each node admits omega on leases Redis granted (counted there at once);
+    # near it, Redis decides every request. Never more than the limit.
+    answers = burst(fleet, SECRETS["omega"], 1300)
+    accepted = sum(1 for status, _, _ in answers if status == 200)
+    assert accepted <= 1200, f"{accepted} of 1300 accepted with 1200 RPM"
+    assert leased(fleet) >= 200, f"only {leased(fleet)} requests were admitted on leases"
+    # A lease lasts a second; what it did not use is given back: the rest of the minute's 1200 is there.
+    time.sleep(2.5)
+    more = burst(fleet, SECRETS["omega"], 1200 - accepted + 30)
+    total = accepted + sum(1 for status, _, _ in more if status == 200)
+    if total != 1200:
+        fleet.dump()
+    assert total == 1200, f"{total} accepted in all with 1200 RPM"
+    # Redis counted each admitted request once, leased or not.
+    assert fleet.redis("HGET", "isobar:shared:win:key:omega", "r") == "1200"
+    # The slots the nodes held for their leases are given back once the requests are done.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and fleet.redis("HLEN", "isobar:shared:held:key:omega") != "0":
+        time.sleep(0.2)
+    assert fleet.redis("HLEN", "isobar:shared:held:key:omega") == "0"
