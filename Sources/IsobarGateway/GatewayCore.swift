@@ -34,7 +34,7 @@ final class GatewayCore: Sendable {
     /// Virtual keys, limits and budgets, when the topology has `keys:`.
     let governor: Governor?
     /// Other nodes of the mesh the gossip holds up (alive or suspect).
-    let livePeers = LivePeers()
+    let livePeers: LivePeers
     private let routing: Mutex<RoutingState>
     private let requestCounter = Atomic<UInt64>(0)
     /// Exchanges whose requests the router may hold, by routing id.
@@ -48,16 +48,35 @@ final class GatewayCore: Sendable {
         var rng: Xoshiro256
     }
 
-    init(topology: Topology, node: Node, group: any EventLoopGroup, logger: Logger) throws {
+    /// The core of `node` serving `topology`. With `previous` (the core of the topology before a reload,
+    /// which `reloadProblem` accepted), it shares the previous core's metrics, connection pools, caches,
+    /// Redis connections, limit store and view of the mesh, and its router takes over what the previous
+    /// one learned of the backends that did not change (`Router.adopt`).
+    init(
+        topology: Topology,
+        node: Node,
+        group: any EventLoopGroup,
+        logger: Logger,
+        previous: GatewayCore? = nil
+    )
+        throws
+    {
         self.topology = topology
         self.node = node
         self.backends = Dictionary(topology.backends.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        self.metrics = GatewayMetrics()
+        self.metrics = previous?.metrics ?? GatewayMetrics()
         var logger = logger
         logger[metadataKey: "isobar.node"] = "\(node.name)"
         self.logger = logger
-        let tls = try NIOSSLContext(configuration: .makeClientConfiguration())
-        self.pools = EventLoopPools(group: group, tlsContext: tls)
+        if let previous {
+            self.pools = previous.pools
+        } else {
+            self.pools = EventLoopPools(
+                group: group,
+                tlsContext: try NIOSSLContext(configuration: .makeClientConfiguration())
+            )
+        }
+        self.livePeers = previous?.livePeers ?? LivePeers()
         var seed = SystemRandomNumberGenerator()
         var router = Router(
             topology: topology,
@@ -69,6 +88,7 @@ final class GatewayCore: Sendable {
         if node.gossip == nil {
             for peer in topology.nodes where peer.name != node.name { router.peerSuspected(peer.name, false) }
         }
+        previous?.withRouter { old, _ in router.adopt(old) }
         self.routing = Mutex(RoutingState(router: router, rng: Xoshiro256(seed: seed.next())))
         self.requestPrefix = String(seed.next() & 0xFFFF_FFFF, radix: 16)
         self.modelsBody = Self.modelsBody(topology.models.map(\.name))
@@ -76,11 +96,18 @@ final class GatewayCore: Sendable {
             topology.models.map { ($0.name, Duration.milliseconds(topology.routing.timeouts.budgetMs(for: $0))) },
             uniquingKeysWith: { a, _ in a }
         )
-        self.answers = topology.catchAll.mode == .cache ? AnswerCache(maxBytes: topology.catchAll.cacheMaxBytes) : nil
+        self.answers =
+            topology.catchAll.mode == .cache
+            ? previous?.answers.flatMap {
+                previous?.topology.catchAll.cacheMaxBytes == topology.catchAll.cacheMaxBytes ? $0 : nil
+            }
+                ?? AnswerCache(maxBytes: topology.catchAll.cacheMaxBytes) : nil
         self.responses =
             topology.models.contains { $0.cache != nil }
-            ? AnswerCache(maxBytes: topology.limits.responseCacheMaxBytes) : nil
-        let redis = topology.redis.map { RedisClient(settings: $0, meshName: topology.mesh.name) }
+            ? previous?.responses.flatMap {
+                previous?.topology.limits.responseCacheMaxBytes == topology.limits.responseCacheMaxBytes ? $0 : nil
+            } ?? AnswerCache(maxBytes: topology.limits.responseCacheMaxBytes) : nil
+        let redis = previous?.redis ?? topology.redis.map { RedisClient(settings: $0, meshName: topology.mesh.name) }
         self.redis = redis
         self.sharedAnswers =
             topology.models.contains { $0.cache?.store == .redis } ? redis.map(SharedAnswers.init) : nil
@@ -89,10 +116,24 @@ final class GatewayCore: Sendable {
             Governor(
                 settings: keys,
                 meshName: topology.mesh.name,
-                store: Self.limitStore(topology, node, redis, group, livePeers, metrics, logger),
-                now: WallClock.seconds()
+                store: previous?.governor?.store
+                    ?? Self.limitStore(topology, node, redis, group, livePeers, metrics, logger),
+                now: WallClock.seconds(),
+                previous: previous?.governor
             )
         }
+    }
+
+    /// Why `new` cannot replace this core's topology while the node runs (what only a restart changes:
+    /// the mesh, its regions and nodes, the Redis store, the request size limit), or nil.
+    func reloadProblem(_ new: Topology) -> String? {
+        let fixed: [(String, Bool)] = [
+            ("mesh", new.mesh == topology.mesh), ("regions", new.regions == topology.regions),
+            ("nodes", new.nodes == topology.nodes), ("redis", new.redis == topology.redis),
+            ("limits.max_request_body_bytes", new.limits.maxRequestBodyBytes == topology.limits.maxRequestBodyBytes),
+        ]
+        let changed = fixed.filter { !$0.1 }.map(\.0)
+        return changed.isEmpty ? nil : "\(changed.joined(separator: ", ")) changed: only a restart applies that"
     }
 
     /// The store `redis:` names, else the node's own memory.

@@ -1,4 +1,5 @@
 import IsobarModel
+import IsobarRouting
 import Prometheus
 
 /// Per key, team and model: requests, tokens and US dollars, and the requests limits refused.
@@ -47,6 +48,12 @@ extension GatewayMetrics {
         "Keyed requests admitted on this node's leases of the shared limit store's limits, without asking it"
     )
 
+    nonisolated(unsafe) static let budgetSpent = name(
+        "budget_spent",
+        "ratio",
+        "Part of each key's and team's budget spent in the current period (1: spent), by kind (key, team) and name"
+    )
+
     nonisolated(unsafe) static let responseCache = name(
         "response_cache",
         "total",
@@ -67,6 +74,14 @@ extension GatewayMetrics {
 
     /// The counter of requests admitted on leases (made once: it counts most keyed requests of a busy node).
     func limitLeasedDecisions() -> Counter { registry.makeCounter(descriptor: Self.limitLeasedDecisions) }
+
+    func setBudgetSpent(_ subject: QuotaSubject, ratio: Double) {
+        registry.makeGauge(
+            descriptor: Self.budgetSpent,
+            labels: [("kind", subject.kind.rawValue), ("name", subject.name)]
+        )
+        .set(ratio)
+    }
 
     func limitStoreUp(_ up: Bool) {
         registry.makeGauge(descriptor: Self.limitStoreUp).set(Int64(up ? 1 : 0))

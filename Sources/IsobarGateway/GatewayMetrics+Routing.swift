@@ -26,6 +26,11 @@ extension GatewayMetrics {
         "1 while a backend with a metrics URL has no fresh scraped sample (its load is penalised, "
             + "not read as idle)"
     )
+    nonisolated(unsafe) static let usableBackends = name(
+        "region_usable_backends",
+        "",
+        "Backends of each region this node would route to now (breaker not open, not paused), by backend_region"
+    )
     nonisolated(unsafe) static let breaker = name(
         "endpoint_breaker",
         "",
@@ -82,6 +87,11 @@ extension GatewayMetrics {
     }
 
     /// Sets the gauges of one endpoint from the router's view of it.
+    /// How many of `region`'s backends this node would route to now.
+    func setUsableBackends(region: String, _ count: Int) {
+        registry.makeGauge(descriptor: Self.usableBackends, labels: [("backend_region", region)]).set(Int64(count))
+    }
+
     func setEndpoint(_ status: EndpointStatus) {
         let backend = status.backend.rawValue
         setInFlight(backend: backend, status.requests)

@@ -6,7 +6,8 @@ import NIOHTTP1
 /// The HTTP surface of a node (DESIGN §4): routes each request to the API handlers or the node
 /// endpoints, and answers every bad request with the right status and error body.
 struct GatewayResponder: HTTPResponder {
-    let core: GatewayCore
+    /// The node's core: a reload replaces it between two requests.
+    let current: CurrentCore
     /// The node's gossip, when it is in a mesh.
     var mesh: GossipShell? = nil
 
@@ -26,6 +27,9 @@ struct GatewayResponder: HTTPResponder {
             }
         }
     }
+
+    /// What serves new requests now.
+    var core: GatewayCore { current.core }
 
     func respond(to request: HTTPRequest, with writer: HTTPResponseWriter) {
         let path = request.path
@@ -173,13 +177,29 @@ struct GatewayResponder: HTTPResponder {
                 )
             }
         case .metrics:
+            let (core, loop) = (self.core, writer.eventLoop)
             let endpoints = core.withRouter { router, _ in router.endpointStatus(now: MonotonicClock.now()) }
             for endpoint in endpoints { core.metrics.setEndpoint(endpoint) }
+            // Regions without backends are left out: none usable there is not an outage.
+            for region in core.topology.regions
+            where core.topology.backends.contains(where: { $0.region == region.name }) {
+                core.metrics.setUsableBackends(
+                    region: region.name.rawValue,
+                    endpoints.count { $0.usable && core.backends[$0.backend]?.region == region.name }
+                )
+            }
             core.metrics.setOpenRequests(core.openExchanges.load(ordering: .relaxed))
             if let snapshot = mesh?.snapshot() { core.metrics.setMesh(snapshot) }
             var headers = reply.baseHeaders
             headers.add(name: "content-type", value: "text/plain; version=0.0.4; charset=utf-8")
-            writer.respond(status: .ok, headers: headers, bytes: core.metrics.exposition())
+            // Budgets as the store has them (read within its timeout; what this node knows when it cannot).
+            let spent = core.governor?.budgetsSpent(now: WallClock.seconds(), on: loop) ?? loop.makeSucceededFuture([])
+            spent.assumeIsolated().whenComplete { result in
+                for (subject, budget, usd) in (try? result.get()) ?? [] {
+                    core.metrics.setBudgetSpent(subject, ratio: usd / budget.usd)
+                }
+                writer.respond(status: .ok, headers: headers, bytes: core.metrics.exposition())
+            }
         }
     }
 

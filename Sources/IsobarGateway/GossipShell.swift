@@ -22,7 +22,9 @@ final class GossipShell: Sendable {
     let node: Node
     let address: HostPort
     private let seal: GossipSeal
-    private let core: GatewayCore
+    private let current: CurrentCore
+    /// What serves requests now: gossip feeds its router.
+    private var core: GatewayCore { current.core }
     private let loop: any EventLoop
     private let state: Mutex<State>
     private let sequence: Atomic<UInt64>
@@ -58,7 +60,8 @@ final class GossipShell: Sendable {
     /// The shell of `node` (which must have a gossip address). Throws when the mesh has a key variable
     /// that is unset or malformed and some node is not on loopback; a mesh without key travels in the
     /// clear, which the topology validator allows only on loopback.
-    init(core: GatewayCore, environment: [String: String], loop: any EventLoop) throws {
+    init(current: CurrentCore, environment: [String: String], loop: any EventLoop) throws {
+        let core = current.core
         guard let address = core.node.gossip else {
             throw GatewayError(.internal, "node '\(core.node.name)' has no gossip address")
         }
@@ -74,7 +77,7 @@ final class GossipShell: Sendable {
         self.topology = topology
         self.node = core.node
         self.address = address
-        self.core = core
+        self.current = current
         self.loop = loop
         var random = SystemRandomNumberGenerator()
         let salt = (0..<4).map { _ in UInt8.random(in: 0...255, using: &random) }
@@ -95,6 +98,11 @@ final class GossipShell: Sendable {
             now: MonotonicClock.now()
         )
         state = Mutex(State(instance: instance, rng: Xoshiro256(seed: random.next())))
+    }
+
+    /// The node reloaded its topology: gossip reads the load and health of its backends from now on.
+    func reloaded(_ topology: Topology) {
+        state.withLock { $0.instance.knowBackends(topology.backends.map(\.name)) }
     }
 
     // MARK: - Running

@@ -50,7 +50,7 @@ final class Governor: Sendable {
     /// Signs the requests this node forwards, so the node that serves them knows which key they are for
     /// and that they were counted already (derived from the master key's hash, which every node has).
     private let hopKey: [UInt8]
-    private let usage = Mutex<[UsageKey: UsageCounts]>([:])
+    private let usage: Mutex<[UsageKey: UsageCounts]>
     /// When the node started counting (epoch seconds).
     let since: Double
 
@@ -77,7 +77,8 @@ final class Governor: Sendable {
     static let hopValidity = 300.0
     static let hopAuthHeader = "x-isobar-hop-auth"
 
-    init(settings: KeySettings, meshName: String, store: any LimitStore, now: Double) {
+    /// With `previous` (the governor before a topology reload), usage counts on from what it counted.
+    init(settings: KeySettings, meshName: String, store: any LimitStore, now: Double, previous: Governor? = nil) {
         self.settings = settings
         self.store = store
         let teams = Dictionary(settings.teams.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
@@ -85,7 +86,8 @@ final class Governor: Sendable {
         self.principals = Dictionary(principals.map { ($0.key.hash, $0) }, uniquingKeysWith: { a, _ in a })
         self.byID = Dictionary(principals.map { ($0.key.id, $0) }, uniquingKeysWith: { a, _ in a })
         self.hopKey = Array(SHA256.hash(data: Array("isobar hop v1\n\(meshName)\n".utf8) + settings.master.bytes))
-        self.since = now
+        self.usage = Mutex(previous?.usage.withLock { $0 } ?? [:])
+        self.since = previous?.since ?? now
     }
 
     // MARK: - Authentication
@@ -297,12 +299,9 @@ final class Governor: Sendable {
     /// and what each budget has spent in its period (every node's, when the store is shared).
     func usageBody(node: NodeID, now: Double, on loop: any EventLoop) -> EventLoopFuture<JSON> {
         let counts = usage.withLock { $0 }
-        let budgeted: [(QuotaSubject, Budget)] =
-            settings.keys.compactMap { key in key.allowance.budget.map { (QuotaSubject(.key, key.id), $0) } }
-            + settings.teams.compactMap { team in team.allowance.budget.map { (QuotaSubject(.team, team.name), $0) } }
-        return store.spent(budgeted.map { ($0.0, $0.1.period) }, at: now, on: loop).map { spent in
+        return budgetsSpent(now: now, on: loop).map { spent in
             var budgets: [QuotaSubject: JSON] = [:]
-            for ((subject, budget), usd) in zip(budgeted, spent) {
+            for (subject, budget, usd) in spent {
                 budgets[subject] = [
                     "usd": .double(budget.usd), "period": .string(budget.period.rawValue), "spent_usd": .double(usd),
                     "remaining_usd": .double(max(0, budget.usd - usd)),
@@ -327,6 +326,17 @@ final class Governor: Sendable {
                 "object": "usage", "node": .string(node.rawValue), "store": .string(self.store.kind),
                 "since": .int(Int(self.since)), "keys": .array(keys), "teams": .array(teams),
             ]
+        }
+    }
+
+    /// Every key and team with a budget, with what it spent in the period containing `now` (every node's,
+    /// when the store is shared).
+    func budgetsSpent(now: Double, on loop: any EventLoop) -> EventLoopFuture<[(QuotaSubject, Budget, Double)]> {
+        let budgeted: [(QuotaSubject, Budget)] =
+            settings.keys.compactMap { key in key.allowance.budget.map { (QuotaSubject(.key, key.id), $0) } }
+            + settings.teams.compactMap { team in team.allowance.budget.map { (QuotaSubject(.team, team.name), $0) } }
+        return store.spent(budgeted.map { ($0.0, $0.1.period) }, at: now, on: loop).map { spent in
+            zip(budgeted, spent).map { ($0.0, $0.1, $1) }
         }
     }
 

@@ -49,7 +49,10 @@ public struct GossipInstance: Sendable {
     public let node: NodeID
     public let region: RegionID
     public let address: HostPort
-    public let codec: GossipCodec
+    public private(set) var codec: GossipCodec
+
+    /// The backends whose load and health this node reads from gossip, after its topology was reloaded.
+    public mutating func knowBackends(_ backends: [BackendID]) { codec = GossipCodec(backends: backends) }
     /// Raised to refute a suspicion or to rejoin. The gateway starts it at the boot time in seconds, so
     /// a restarted node outranks what the mesh remembers of its previous life.
     public internal(set) var incarnation: UInt64

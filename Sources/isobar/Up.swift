@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import IsobarConfig
 import IsobarEmulator
 import IsobarGateway
 import IsobarModel
@@ -133,7 +134,11 @@ struct Serve: AsyncParsableCommand {
             node: NodeID(node),
             group: group,
             logger: logger,
-            environment: ProcessInfo.processInfo.environment
+            environment: ProcessInfo.processInfo.environment,
+            // SIGHUP reads the file again (with the environment the process started with).
+            source: { [path = self.topology] in
+                try TopologyLoader.load(path: path, environment: ProcessInfo.processInfo.environment)
+            }
         )
         try await runUntilSignalled(gateway, group: group, logger: logger) { [node] in
             let port = try await gateway.localAddress.port ?? 0
