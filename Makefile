@@ -5,8 +5,10 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 ISOBAR := .build/debug/isobar
 SWIFT_SOURCES := Sources Tests Package.swift
+# Every release build: the Swift runtime linked in, so the binary runs without a toolchain (deploy/README.md).
+RELEASE_BUILD := $(SWIFT) build -c release --static-swift-stdlib
 
-.PHONY: demo test bench bench-balance bootstrap build lint format soundness unit conformance mesh venv clean simulator-check baselines simulator-results
+.PHONY: demo test bench bench-balance bootstrap build lint format soundness unit conformance mesh venv clean simulator-check baselines simulator-results release deploy-check
 
 ## Install missing Debian packages (libhiredis-dev, redis-server, python3-venv, wrk).
 bootstrap:
@@ -28,9 +30,8 @@ demo: bootstrap build
 	$(ISOBAR) up topology/local-demo.yaml
 
 ## Format lint, soundness, build (warnings are errors), unit + integration tests, the two-minute mixed-fault
-## soak on its own (it keeps both cores busy), SDK conformance, the five-process mesh, simulator baselines and
-## calibration fidelity
-## (release build: simulations are slow in debug).
+## soak on its own (it keeps both cores busy), SDK conformance, the five-process mesh, deploy/ checked, the
+## release binary, simulator baselines and calibration fidelity (release build: simulations are slow in debug).
 test: bootstrap lint
 	$(SWIFT) build --build-tests
 	scripts/soundness.sh
@@ -38,25 +39,37 @@ test: bootstrap lint
 	$(SWIFT) test --skip-build --filter SoakTests
 	$(MAKE) conformance
 	$(MAKE) mesh
+	$(MAKE) deploy-check
 	$(MAKE) simulator-check
+
+## The release binary: builds it with the Swift runtime linked in, checks it links only system libraries,
+## prints its size and start-up time.
+release: bootstrap
+	$(RELEASE_BUILD) --product isobar
+	python3 scripts/release_check.py .build/release/isobar
+
+## deploy/: Kubernetes manifests against the API schema, compose file, Dockerfile and systemd unit
+## (systemd-analyze verify), Prometheus config, alert rules and their tests (promtool), Grafana dashboards.
+deploy-check: venv build
+	$(PYTHON) scripts/check_deploy.py --isobar $(ISOBAR)
+	$(PYTHON) deploy/prometheus/check.py
 
 ## Tier (d): shipped scenarios against simulator/baselines/, calibration, capacity plan; then every scenario at
 ## 60/80/95 % load under every policy against simulator/results/, the README table and the issue-4 targets.
-simulator-check: venv
-	$(SWIFT) build -c release --product isobar
+simulator-check: venv release
 	$(PYTHON) scripts/check_simulator.py --isobar .build/release/isobar
 	$(PYTHON) scripts/results_table.py --check --isobar .build/release/isobar
 
 ## Run every shipped scenario at 60/80/95 % load under every policy (least-request and isobar at two more
 ## seeds too): rewrites simulator/results/ and the results tables of simulator/README.md (review the diff).
 simulator-results:
-	$(SWIFT) build -c release --product isobar
+	$(RELEASE_BUILD) --product isobar
 	python3 scripts/results_table.py --isobar .build/release/isobar
 
 ## Rewrite simulator/baselines/ and simulator/results/ (with the README table) from the shipped scenarios
 ## (after an intended change; review the diff).
 baselines: venv
-	$(SWIFT) build -c release --product isobar
+	$(RELEASE_BUILD) --product isobar
 	$(PYTHON) scripts/check_simulator.py --isobar .build/release/isobar --update
 	$(PYTHON) scripts/results_table.py --isobar .build/release/isobar
 
@@ -82,14 +95,14 @@ mesh: venv
 ## Live balancing: isobar up with emulated engines of unequal speed under skewed-length load, every
 ## policy side by side (p50/p99 TTFT, throughput); fails if isobar does not have the lowest p99.
 bench-balance: bootstrap venv
-	$(SWIFT) build -c release --product isobar
+	$(RELEASE_BUILD) --product isobar
 	$(PYTHON) scripts/bench_balance.py --isobar .build/release/isobar
 
 ## Benchmarks (release build): gateway overhead against a zero-latency upstream; engine model, routing
 ## decisions and simulator throughput.
 bench: bootstrap venv
-	$(SWIFT) build -c release --product isobar
-	$(SWIFT) build -c release --product IsobarBenchmarks
+	$(RELEASE_BUILD) --product isobar
+	$(RELEASE_BUILD) --product IsobarBenchmarks
 	$(PYTHON) scripts/bench.py --isobar .build/release/isobar
 	.build/release/IsobarBenchmarks .
 
