@@ -10,18 +10,26 @@ import time
 import pytest
 
 
+# Ports handed out by this process: the kernel may give a port just released to the next bind, so two
+# calls before anything listens could otherwise return the same port (two nodes on one gossip address).
+_handed_out = set()
+
+
 def free_port():
-    """A port free for TCP and UDP on 127.0.0.1 (gossip uses both)."""
+    """A port free for TCP and UDP on 127.0.0.1 (gossip uses both), never one handed out before."""
     while True:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
             tcp.bind(("127.0.0.1", 0))
             port = tcp.getsockname()[1]
+            if port in _handed_out:
+                continue
             try:
                 with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
                     udp.bind(("127.0.0.1", port))
-                return port
             except OSError:
                 continue
+            _handed_out.add(port)
+            return port
 
 
 def start(name, command, ready, lines, env=None, timeout=60, cwd=None):
