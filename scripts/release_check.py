@@ -6,7 +6,6 @@ import argparse
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,26 +36,20 @@ def linked_libraries(binary):
     return names
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_up_seconds(binary):
     """Seconds from exec until `isobar serve` says it listens, on a one-node topology (best of three)."""
     best = None
     with tempfile.TemporaryDirectory() as work:
+        # Port 0: the node binds a free port and says which.
         topology = os.path.join(work, "t.yaml")
+        with open(topology, "w") as f:
+            f.write(
+                "mesh: {name: release}\nregions: [{name: r}]\n"
+                "nodes: [{name: n, region: r, listen: '127.0.0.1:0'}]\n"
+                "backends: [{name: b, region: r, engine: vllm, url: 'http://127.0.0.1:9', models: [m]}]\n"
+                "models: [{name: chat, deployments: [{backend: b, model: m}]}]\n"
+            )
         for _ in range(3):
-            port = free_port()
-            with open(topology, "w") as f:
-                f.write(
-                    "mesh: {name: release}\nregions: [{name: r}]\n"
-                    f"nodes: [{{name: n, region: r, listen: '127.0.0.1:{port}'}}]\n"
-                    "backends: [{name: b, region: r, engine: vllm, url: 'http://127.0.0.1:9', models: [m]}]\n"
-                    "models: [{name: chat, deployments: [{backend: b, model: m}]}]\n"
-                )
             started = time.monotonic()
             process = subprocess.Popen([binary, "serve", "--topology", topology, "--node", "n"],
                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

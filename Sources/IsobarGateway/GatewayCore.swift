@@ -98,15 +98,10 @@ final class GatewayCore: Sendable {
         )
         self.answers =
             topology.catchAll.mode == .cache
-            ? previous?.answers.flatMap {
-                previous?.topology.catchAll.cacheMaxBytes == topology.catchAll.cacheMaxBytes ? $0 : nil
-            }
-                ?? AnswerCache(maxBytes: topology.catchAll.cacheMaxBytes) : nil
+            ? Self.cache(previous?.answers, maxBytes: topology.catchAll.cacheMaxBytes) : nil
         self.responses =
             topology.models.contains { $0.cache != nil }
-            ? previous?.responses.flatMap {
-                previous?.topology.limits.responseCacheMaxBytes == topology.limits.responseCacheMaxBytes ? $0 : nil
-            } ?? AnswerCache(maxBytes: topology.limits.responseCacheMaxBytes) : nil
+            ? Self.cache(previous?.responses, maxBytes: topology.limits.responseCacheMaxBytes) : nil
         let redis = previous?.redis ?? topology.redis.map { RedisClient(settings: $0, meshName: topology.mesh.name) }
         self.redis = redis
         self.sharedAnswers =
@@ -122,6 +117,12 @@ final class GatewayCore: Sendable {
                 previous: previous?.governor
             )
         }
+    }
+
+    /// The previous core's cache when it has the size asked for (a reload keeps its answers), else a new one.
+    private static func cache(_ previous: AnswerCache?, maxBytes: Int) -> AnswerCache {
+        if let previous, previous.maxBytes == maxBytes { return previous }
+        return AnswerCache(maxBytes: maxBytes)
     }
 
     /// Why `new` cannot replace this core's topology while the node runs (what only a restart changes:

@@ -53,6 +53,8 @@ final class Governor: Sendable {
     private let usage: Mutex<[UsageKey: UsageCounts]>
     /// When the node started counting (epoch seconds).
     let since: Double
+    /// Every key and team with a budget.
+    private let budgeted: [(QuotaSubject, Budget)]
 
     struct UsageKey: Hashable {
         var key: String
@@ -86,6 +88,9 @@ final class Governor: Sendable {
         self.principals = Dictionary(principals.map { ($0.key.hash, $0) }, uniquingKeysWith: { a, _ in a })
         self.byID = Dictionary(principals.map { ($0.key.id, $0) }, uniquingKeysWith: { a, _ in a })
         self.hopKey = Array(SHA256.hash(data: Array("isobar hop v1\n\(meshName)\n".utf8) + settings.master.bytes))
+        self.budgeted =
+            settings.keys.compactMap { key in key.allowance.budget.map { (QuotaSubject(.key, key.id), $0) } }
+            + settings.teams.compactMap { team in team.allowance.budget.map { (QuotaSubject(.team, team.name), $0) } }
         self.usage = Mutex(previous?.usage.withLock { $0 } ?? [:])
         self.since = previous?.since ?? now
     }
@@ -332,9 +337,7 @@ final class Governor: Sendable {
     /// Every key and team with a budget, with what it spent in the period containing `now` (every node's,
     /// when the store is shared).
     func budgetsSpent(now: Double, on loop: any EventLoop) -> EventLoopFuture<[(QuotaSubject, Budget, Double)]> {
-        let budgeted: [(QuotaSubject, Budget)] =
-            settings.keys.compactMap { key in key.allowance.budget.map { (QuotaSubject(.key, key.id), $0) } }
-            + settings.teams.compactMap { team in team.allowance.budget.map { (QuotaSubject(.team, team.name), $0) } }
+        let budgeted = self.budgeted
         return store.spent(budgeted.map { ($0.0, $0.1.period) }, at: now, on: loop).map { spent in
             zip(budgeted, spent).map { ($0.0, $0.1, $1) }
         }

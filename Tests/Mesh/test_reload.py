@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from processes import free_port, start, stop
+from processes import eventually, free_port, start, stop
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 BINARY = os.environ.get("ISOBAR_BIN", str(ROOT / ".build" / "debug" / "isobar"))
@@ -41,15 +41,6 @@ def stream(http, results):
                                      headers={"content-type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as answer:
         results.extend(line.decode().strip() for line in answer if line.startswith(b"data: "))
-
-
-def eventually(condition, timeout=5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from processes import free_port, start as start_process, stop as stop_process
+from processes import eventually, free_port, start as start_process, stop as stop_process
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 BINARY = os.environ.get("ISOBAR_BIN", str(ROOT / ".build" / "debug" / "isobar"))
@@ -134,12 +134,7 @@ class Fleet:
 
     def logged(self, name, text, timeout=5):
         """Whether `name` logs a line containing `text` within `timeout` seconds."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if any(text in line for line in list(self.output[name])):
-                return True
-            time.sleep(0.05)
-        return False
+        return eventually(lambda: any(text in line for line in list(self.output[name])), timeout)
 
     def dump(self):
         for name, lines in self.output.items():
@@ -229,12 +224,9 @@ def test_redis_outage_falls_back_to_a_share_of_the_limit_and_recovers(fleet):
     assert fleet.logged("n1", "limit store unreachable")
 
     fleet.start_redis()
-    deadline = time.monotonic() + 10
     def back():
         return all(re.search(r"^isobar_limit_store_up 1", fleet.metrics(n), re.M) for n in NODES)
-    while time.monotonic() < deadline and not back():
-        time.sleep(0.2)
-    assert back(), "back on the shared store"
+    assert eventually(back, 10, 0.2), "back on the shared store"
     assert fleet.logged("n1", "limit store back")
     # Shared again: alpha's fresh limit holds across the nodes.
     answers = burst(fleet, SECRETS["alpha"], 90)
@@ -323,7 +315,4 @@ def test_a_busy_key_is_admitted_on_leases_and_still_gets_exactly_its_limit(fleet
     # Redis counted each admitted request once, leased or not.
     assert fleet.redis("HGET", "isobar:shared:win:key:omega", "r") == "1200"
     # The slots the nodes held for their leases are given back once the requests are done.
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and fleet.redis("HLEN", "isobar:shared:held:key:omega") != "0":
-        time.sleep(0.2)
-    assert fleet.redis("HLEN", "isobar:shared:held:key:omega") == "0"
+    assert eventually(lambda: fleet.redis("HLEN", "isobar:shared:held:key:omega") == "0", 5, 0.2)

@@ -61,3 +61,14 @@ def stop(process, sig=signal.SIGTERM, timeout=20):
         process.kill()
         process.wait()
         return None
+
+
+def eventually(condition, timeout=5, interval=0.05):
+    """Whether `condition()` holds within `timeout` seconds, asked every `interval` seconds (and once more
+    at the end)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return bool(condition())

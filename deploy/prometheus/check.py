@@ -163,20 +163,13 @@ def check_config(report, promtool):
     )
 
 
-def check_rules(report, promtool):
-    status, output = run([promtool, "check", "rules", str(ALERTS)])
+def check_with_promtool(report, promtool, verb, path):
+    """`promtool VERB rules PATH` (verb: check or test)."""
+    status, output = run([promtool, verb, "rules", str(path)])
     if status == 0:
-        report.ok(f"promtool check rules {ALERTS}")
+        report.ok(f"promtool {verb} rules {path}")
     else:
-        report.problem(ALERTS, f"promtool check rules failed:\n{indented(output)}")
-
-
-def check_rule_tests(report, promtool):
-    status, output = run([promtool, "test", "rules", str(ALERT_TESTS)])
-    if status == 0:
-        report.ok(f"promtool test rules {ALERT_TESTS}")
-    else:
-        report.problem(ALERT_TESTS, f"promtool test rules failed:\n{indented(output)}")
+        report.problem(path, f"promtool {verb} rules failed:\n{indented(output)}")
 
 
 # MARK: - Reading the rules
@@ -440,8 +433,8 @@ def main():
     promtool = shutil.which("promtool")
     if promtool:
         check_config(report, promtool)
-        check_rules(report, promtool)
-        check_rule_tests(report, promtool)
+        check_with_promtool(report, promtool, "check", ALERTS)
+        check_with_promtool(report, promtool, "test", ALERT_TESTS)
     else:
         for path in (CONFIG, ALERTS, ALERT_TESTS):
             report.problem(path, "promtool not found; install Debian's prometheus package (apt-get install prometheus)")
