@@ -3,9 +3,10 @@
 
   kubernetes  every manifest under deploy/kubernetes against the Kubernetes API schema (kubernetes-validate,
               strict: unknown fields are errors); every kustomization.yaml's fields and the files it names;
-              the mesh topology with `isobar check`; each overlay's namespace, region and replica count
-              against the nodes the topology lists; with kubectl or kustomize on PATH, every overlay rendered
-              and validated as a whole
+              the mesh topology with `isobar check`; each overlay's namespace and region against a pool of
+              the topology (its ports, the pod's name and IP as instance and advertised address) and its
+              gossip Service among the mesh's seeds; with kubectl or kustomize on PATH, every overlay
+              rendered and validated as a whole
   compose     deploy/compose.yaml: images, mounted files, env files, health checks, read-only non-root
               Isobar containers, service names against the topology; the topology with `isobar check`
   dockerfile  deploy/Dockerfile: stages, COPY sources, the runtime stage's user, health check and entry point
@@ -288,9 +289,9 @@ def check_kustomizations(kustomizations):
     return f"{len(kustomizations)} kustomization.yaml files: known fields, every named file exists"
 
 
-def statefulset(kustomization):
+def deployment(kustomization):
     for f, document in kustomization.all_manifests():
-        if document.get("kind") == "StatefulSet":
+        if document.get("kind") == "Deployment":
             return f, document
     return None, None
 
@@ -329,7 +330,7 @@ def check_kubernetes_topologies(isobar, overlays):
 
 @check("kubernetes overlays")
 def check_overlays(overlays):
-    """Distinct namespaces; each overlay's region, namespace and replicas match the topology's nodes."""
+    """Distinct namespaces; each overlay's region and namespace match a pool and a seed of the topology."""
     namespaces = {}
     regions_seen = {}
     for overlay in overlays:
@@ -360,59 +361,60 @@ def check_overlays(overlays):
             name = r.get("name") if isinstance(r, dict) else None
             if name and name not in regions_seen:
                 problem(topology, f"region {name} has no overlay in {rel(KUBERNETES / 'overlays')}")
-    return f"{len(overlays)} overlays, namespaces {', '.join(sorted(namespaces))}: nodes match the topology"
+    return f"{len(overlays)} overlays, namespaces {', '.join(sorted(namespaces))}: pools and seeds match the topology"
 
 
 def check_overlay_nodes(overlay, namespace, region):
-    """The topology lists exactly the StatefulSet's pods of this region, at their DNS names and ports."""
-    f, sts = statefulset(overlay)
+    """The Deployment's pods run members of this region's pool of the topology, at its ports, announcing
+    their pod IP, and the region's gossip Service is among the mesh's seeds."""
+    f, deploy = deployment(overlay)
     topology = topology_of(overlay)
-    if sts is None or topology is None:
-        problem(overlay.path, "no StatefulSet or topology to compare")
+    if deploy is None or topology is None:
+        problem(overlay.path, "no Deployment or topology to compare")
         return
-    name = sts["metadata"]["name"]
-    spec = sts["spec"]
-    replicas = spec.get("replicas", 1)
-    for k in reversed(list(overlay.chain())):  # innermost first, the overlay's own count last
-        for entry in k.data.get("replicas") or []:
-            if entry.get("name") == name:
-                replicas = entry.get("count")
-    pod = spec["template"]["spec"]
+    pod = deploy["spec"]["template"]["spec"]
     container = pod["containers"][0]
     args = list(container.get("command") or []) + list(container.get("args") or [])
-    if "--node" not in args or args.index("--node") + 1 >= len(args):
-        problem(f, "the container's arguments have no --node NAME")
-        return
-    template = args[args.index("--node") + 1]
     fields = {e["name"]: e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
               for e in container.get("env") or [] if "valueFrom" in e}
-    ports = {p.get("name"): p["containerPort"] for p in container.get("ports") or []}
-    expected = {}
-    for i in range(replicas):
-        pod_name = f"{name}-{i}"
-        values = {"metadata.name": pod_name, "metadata.namespace": namespace}
-        node = re.sub(r"\$\((\w+)\)", lambda m: values.get(fields.get(m.group(1)), m.group(0)), template)
-        dns = f"{pod_name}.{spec['serviceName']}.{namespace}.svc."
-        expected[node] = dns
+    values = {"metadata.name": "POD", "metadata.namespace": namespace, "status.podIP": "POD_IP",
+              "metadata.labels['isobar.dev/region']": region}
+
+    def argument(option):
+        if option not in args or args.index(option) + 1 >= len(args):
+            return None
+        return re.sub(r"\$\((\w+)\)", lambda m: values.get(fields.get(m.group(1)), m.group(0)),
+                      args[args.index(option) + 1])
+
+    for option, expected in (("--instance", "POD"), ("--advertise", "POD_IP")):
+        if argument(option) != expected:
+            problem(f, f"the container's {option} must come from the pod's "
+                       f"{'name' if expected == 'POD' else 'IP'} (downward API)")
     data = load_yaml(topology) or {}
-    listed = {n.get("name"): n for n in data.get("nodes") or [] if n.get("region") == region}
-    for node, dns in expected.items():
-        entry = listed.get(node)
-        if entry is None:
-            problem(topology, f"nodes: {node} (pod {dns.split('.')[0]} of {rel(overlay.directory)}, replicas "
-                              f"{replicas}) is missing from region {region}")
-            continue
-        for key, port_names in (("listen", ["http"]), ("gossip", ["gossip-udp", "gossip-tcp"])):
-            address = host_port(entry.get(key))
-            if address is None or not address[0].startswith(dns):
-                problem(topology, f"nodes: {node}.{key} must be the pod's DNS name {dns}<cluster domain>")
-            elif any(ports.get(p) != address[1] for p in port_names):
-                problem(topology, f"nodes: {node}.{key} port {address[1]} is not the container ports "
-                                  f"{', '.join(port_names)} of {rel(f)}")
-    for node in listed:
-        if node not in expected:
-            problem(topology, f"nodes: {node} in region {region} is no pod of {rel(overlay.directory)} "
-                              f"(replicas {replicas})")
+    pools = {n.get("name"): n for n in data.get("nodes") or [] if n.get("pool")}
+    pool_name = argument("--node")
+    pool = pools.get(pool_name)
+    if pool is None:
+        problem(f, f"--node {pool_name} in {rel(overlay.directory)} is no pool of {rel(topology)} "
+                   f"(pools: {', '.join(sorted(map(str, pools))) or 'none'})")
+        return
+    if pool.get("region") != region:
+        problem(topology, f"nodes: pool {pool_name} is in region {pool.get('region')}, its overlay "
+                          f"{rel(overlay.directory)} in {region}")
+    ports = {p.get("name"): p["containerPort"] for p in container.get("ports") or []}
+    for key, port_names in (("listen", ["http"]), ("gossip", ["gossip-udp", "gossip-tcp"])):
+        address = host_port(pool.get(key))
+        if address is None or address[0] != "0.0.0.0":
+            problem(topology, f"nodes: {pool_name}.{key} must bind every interface of the pod (0.0.0.0)")
+        elif any(ports.get(p) != address[1] for p in port_names):
+            problem(topology, f"nodes: {pool_name}.{key} port {address[1]} is not the container ports "
+                              f"{', '.join(port_names)} of {rel(f)}")
+    gossip = host_port(pool.get("gossip"))
+    service = f"isobar-gossip.{namespace}.svc."
+    seeds = [host_port(seed) for seed in (data.get("mesh") or {}).get("seeds") or []]
+    if gossip and not any(seed and seed[0].startswith(service) and seed[1] == gossip[1] for seed in seeds):
+        problem(topology, f"mesh.seeds: the gossip Service of {rel(overlay.directory)}, "
+                          f"{service}<cluster domain>:{gossip[1]}, is missing")
 
 
 @check("kubernetes rendered overlays")

@@ -38,12 +38,14 @@ struct MeshFile {
     var location: Location
     var name: Sourced<String>?
     var gossipKeyEnv: Sourced<String>?
+    var seeds: Sourced<[Sourced<String>]>?
 
     init?(_ value: YAMLValue) {
-        guard let fields = value.fields(["name", "gossip_key_env"]) else { return nil }
+        guard let fields = value.fields(["name", "gossip_key_env", "seeds"]) else { return nil }
         location = fields.location
         name = fields.string("name")
         gossipKeyEnv = fields.string("gossip_key_env")
+        seeds = fields.strings("seeds")
     }
 }
 
@@ -66,14 +68,16 @@ struct NodeFile {
     var region: Sourced<String>?
     var listen: Sourced<String>?
     var gossip: Sourced<String>?
+    var pool: Sourced<Bool>?
 
     init?(_ value: YAMLValue) {
-        guard let fields = value.fields(["name", "region", "listen", "gossip"]) else { return nil }
+        guard let fields = value.fields(["name", "region", "listen", "gossip", "pool"]) else { return nil }
         location = fields.location
         name = fields.string("name")
         region = fields.string("region")
         listen = fields.string("listen")
         gossip = fields.string("gossip")
+        pool = fields.boolean("pool")
     }
 }
 

@@ -71,8 +71,25 @@ struct TopologyValidator: Validating {
         } else if let beyond = gossipAddresses().first(where: { !$0.value.isLoopback }) {
             log.error(beyond.location, "mesh.gossip_key_env is required when a node gossips beyond loopback")
         }
+        let seeds = (mesh.seeds?.value ?? []).compactMap { seed -> HostPort? in
+            guard let address = address(seed)?.value else { return nil }
+            guard address.port != 0, !address.isWildcard else {
+                log.error(seed.location, "a seed is an address to reach a node at: not port 0 or \(address.host)")
+                return nil
+            }
+            return address
+        }
+        if let pool = file.nodes?.value.first(where: { $0.pool?.value == true }), seeds.isEmpty,
+            !(file.nodes?.value.contains { $0.pool?.value != true && $0.gossip != nil } ?? false)
+        {
+            log.error(
+                pool.pool?.location ?? pool.location,
+                "a pool's nodes find each other through mesh.seeds or the gossip address of a named node; "
+                    + "neither is given (add mesh.seeds, such as a DNS name resolving to the pool's nodes)"
+            )
+        }
         guard let name else { return nil }
-        return Mesh(name: name.value, gossipKeyEnv: mesh.gossipKeyEnv?.value)
+        return Mesh(name: name.value, gossipKeyEnv: mesh.gossipKeyEnv?.value, seeds: seeds)
     }
 
     /// Checks that the variable named by `gossip_key_env` holds a base64 key of 32 bytes. An unset variable
@@ -137,11 +154,45 @@ struct TopologyValidator: Validating {
             let region = reference(node.region, "region", in: node.location, kind: "region", among: regions)
             let listen = address(required(node.listen, "listen", in: node.location))
             let gossip = address(node.gossip)
-            if let name, let listen { addresses.claimListen(listen, node: name) }
-            if let name, let gossip { addresses.claimGossip(gossip, node: name) }
+            let pool = node.pool?.value ?? false
+            if pool {
+                // Every member of a pool binds the same ports, on its own machine.
+                var own = AddressTable(log: log)
+                if let name { checkPool(node, name: name, listen: listen, gossip: gossip, addresses: &own) }
+            } else {
+                if let name, let listen { addresses.claimListen(listen, node: name) }
+                if let name, let gossip { addresses.claimGossip(gossip, node: name) }
+            }
             guard let name, let region, let listen, node.gossip == nil || gossip != nil else { return nil }
-            return Node(name: NodeID(name), region: RegionID(region), listen: listen.value, gossip: gossip?.value)
+            return Node(
+                name: NodeID(name),
+                region: RegionID(region),
+                listen: listen.value,
+                gossip: gossip?.value,
+                pool: pool
+            )
         }
+    }
+
+    /// A pool gossips (its members' addresses are learned by gossip), on fixed ports other nodes can reach.
+    private func checkPool(
+        _ node: NodeFile,
+        name: String,
+        listen: Sourced<HostPort>?,
+        gossip: Sourced<HostPort>?,
+        addresses: inout AddressTable
+    ) {
+        if node.gossip == nil {
+            log.missing(
+                node.location.key("gossip"),
+                "required key is missing: a pool's nodes learn of each other by gossip"
+            )
+        }
+        for address in [listen, gossip].compactMap(\.self) where address.value.port == 0 {
+            log.error(address.location, "a pool's nodes all use the same port, which the others connect to: not 0")
+        }
+        if let listen { addresses.claimListen(listen, node: name) }
+        if let gossip { addresses.claimGossip(gossip, node: name) }
     }
 
     private func address(_ text: Sourced<String>?) -> Sourced<HostPort>? {

@@ -229,8 +229,8 @@ final class Exchange {
         if captureLimit > 0, profile.stream { captured = [] }
         if profile.forwarded, let sender = clientHeaders.first(name: Self.hopHeader) {
             // Labelled by the sender only when it is a node of the topology (clients cannot grow the metric).
-            let known = core.topology.node(NodeID(sender)) != nil
-            core.metrics.forwarded("in", node: known ? sender : "unknown")
+            let sender = NodeID(sender)
+            core.metrics.forwarded("in", node: core.topology.node(sender) != nil ? sender.entry.rawValue : "unknown")
         }
         if core.mayHold { core.registerHeld(profile.id, NIOLoopBound(self, eventLoop: eventLoop)) }
         let action = core.withRouter { router, rng in
@@ -306,12 +306,22 @@ final class Exchange {
         lastBackend = backend.name
         var deployment = plan.deployment
         if let via = plan.via {
-            guard let peer = core.topology.node(via) else {
-                preconditionFailure("router planned a hop through unknown node \(via)")
+            guard let peer = core.peer(via) else {
+                // A pool member that left the mesh after the plan was made (a retry waits): as if it
+                // refused the connection.
+                let action = core.withRouter { router, rng in
+                    router.failed(
+                        plan.attempt,
+                        .connect("node \(via) left the mesh"),
+                        now: MonotonicClock.now(),
+                        rng: &rng
+                    )
+                }
+                return execute(action)
             }
             backend = Self.hop(to: peer, for: backend, operation: operation)
             deployment = Deployment(backend: backend.name, model: fields.model)
-            core.metrics.forwarded("out", node: via.rawValue)
+            core.metrics.forwarded("out", node: via.entry.rawValue)
         }
         core.metrics.picked(backend: backend.name.rawValue, reason: plan.decision.pick)
         if core.topology.routing.debugHeader { reply.route = Self.explain(plan) }
@@ -355,7 +365,7 @@ final class Exchange {
     /// metrics and breaker stay the backend's) and with the backend's timeouts.
     static func hop(to peer: Node, for backend: Backend, operation: Operation) -> Backend {
         var host = peer.listen.host
-        if ["0.0.0.0", "::", "[::]", ""].contains(host), let gossip = peer.gossip { host = gossip.host }
+        if peer.listen.isWildcard, let gossip = peer.gossip { host = gossip.host }
         return Backend(
             name: backend.name,
             region: peer.region,

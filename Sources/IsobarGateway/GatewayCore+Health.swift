@@ -61,10 +61,12 @@ extension GatewayCore {
     }
 
     private func memberRow(name: NodeID, region: RegionID, status: String, isSelf: Bool) -> JSONObject {
-        [
+        var row: JSONObject = [
             "name": .string(name.rawValue), "region": .string(region.rawValue), "status": .string(status),
             "self": .bool(isSelf),
         ]
+        if let (pool, _) = name.poolMember { row["pool"] = .string(pool.rawValue) }
+        return row
     }
 
     /// `GET /v1/regions`: every region with its status, nodes alive and backends usable.
@@ -123,22 +125,30 @@ extension GatewayCore {
     }
 
     /// The nodes of `region` with their state in this node's view: `alive`, `suspect`, `dead`, `left`, or
-    /// `unknown` (never heard from; also every other node when this one does not gossip).
+    /// `unknown` (never heard from; also every other node when this one does not gossip). A pool's members
+    /// are those gossip knows of (with `pool` naming the pool).
     private func nodeRows(_ region: RegionID, _ mesh: MeshSnapshot?) -> [JSONObject] {
         var rows: [JSONObject] = []
-        for n in topology.nodes where n.region == region {
-            var row: JSONObject = ["name": .string(n.name.rawValue), "self": .bool(n.name == node.name)]
-            if n.name == node.name {
+        func row(_ name: NodeID) {
+            var row = memberRow(name: name, region: region, status: "unknown", isSelf: name == node.name)
+            if name == node.name {
                 row["status"] = "alive"
                 if let mesh { row["incarnation"] = .int(Int(mesh.incarnation)) }
-            } else if let member = mesh?.members.first(where: { $0.node == n.name }) {
+            } else if let member = mesh?.members.first(where: { $0.node == name }) {
                 row["status"] = .string("\(member.status)")
                 row["incarnation"] = .int(Int(member.incarnation))
-                if let rtt = mesh?.measuredRTT[n.name] { row["rtt_ms"] = .double(Self.milliseconds(rtt)) }
-            } else {
-                row["status"] = "unknown"
+                if let rtt = mesh?.measuredRTT[name] { row["rtt_ms"] = .double(Self.milliseconds(rtt)) }
             }
             rows.append(row)
+        }
+        for n in topology.nodes where n.region == region {
+            guard n.pool else {
+                row(n.name)
+                continue
+            }
+            var members = (mesh?.members ?? []).map(\.node).filter { $0.poolMember?.pool == n.name }
+            if node.name.poolMember?.pool == n.name { members.append(node.name) }
+            members.sorted().forEach(row)
         }
         return rows
     }

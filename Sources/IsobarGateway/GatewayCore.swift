@@ -125,6 +125,18 @@ final class GatewayCore: Sendable {
         return AnswerCache(maxBytes: maxBytes)
     }
 
+    /// The node `id` as this node reaches it: a pool member at the address it gossips while it is up (nil
+    /// once it is not); a named node as the topology has it.
+    func peer(_ id: NodeID) -> Node? {
+        guard var peer = topology.node(id) else { return nil }
+        if peer.pool {
+            guard let address = livePeers.address(of: id) else { return nil }
+            peer.listen.host = address.host
+            peer.gossip = address
+        }
+        return peer
+    }
+
     /// Why `new` cannot replace this core's topology while the node runs (what only a restart changes:
     /// the mesh, its regions and nodes, the Redis store, the request size limit), or nil.
     func reloadProblem(_ new: Topology) -> String? {
@@ -281,13 +293,17 @@ final class GatewayCore: Sendable {
 
 /// The other nodes the gossip holds up, kept as members change.
 final class LivePeers: Sendable {
-    private let peers = Mutex<Set<NodeID>>([])
+    /// The gossip address of every peer up, as it announces it.
+    private let peers = Mutex<[NodeID: HostPort]>([:])
 
     var count: Int { peers.withLock { $0.count } }
 
-    func set(_ node: NodeID, up: Bool) {
-        _ = peers.withLock { up ? $0.insert(node).inserted : $0.remove(node) != nil }
+    func set(_ node: NodeID, up: Bool, address: HostPort) {
+        peers.withLock { $0[node] = up ? address : nil }
     }
+
+    /// Where the peer `node` gossips, while it is up.
+    func address(of node: NodeID) -> HostPort? { peers.withLock { $0[node] } }
 }
 
 /// One `UpstreamPool` per event loop of a group. Each pool is used only on its own event loop.

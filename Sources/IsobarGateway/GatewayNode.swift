@@ -6,6 +6,10 @@ import ServiceLifecycle
 import Synchronization
 import UnixSignals
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One gateway node as a `Service`: serves the node's HTTP surface until graceful shutdown, and reloads
 /// its topology on SIGHUP when it was given where to read it.
 public final class GatewayNode: Service, Sendable {
@@ -35,7 +39,10 @@ public final class GatewayNode: Service, Sendable {
             ?? ScraperConfiguration(interval: .seconds(topology.routing.balancing.scrapeIntervalSeconds))
     }
 
-    /// A node of `topology`. Throws if `name` is not a node of it.
+    /// A node of `topology`: a named node, or a member of a pool (`POOL/INSTANCE`). A pool member binds
+    /// its ports on `bind` instead of the pool's host, and tells the mesh it is at `advertise` (by default
+    /// the bound host, or when that is every interface, the address the machine's host name resolves to).
+    /// Throws if `name` is not a node of it, or the addresses do not work out.
     public init(
         topology: Topology,
         node name: NodeID,
@@ -44,24 +51,73 @@ public final class GatewayNode: Service, Sendable {
         drainTimeout: Duration = .seconds(10),
         scraping: ScraperConfiguration? = nil,
         environment: [String: String] = [:],
+        bind: String? = nil,
+        advertise: String? = nil,
         source: (@Sendable () throws -> Topology)? = nil
     ) throws {
-        guard let node = topology.node(name) else {
+        guard var node = topology.node(name) else {
             throw GatewayError(.internal, "node '\(name)' is not in the topology")
         }
+        let advertised = try Self.place(&node, bind: bind, advertise: advertise)
         self.node = node
         self.group = group
         self.logger = logger
         let current = CurrentCore(try GatewayCore(topology: topology, node: node, group: group, logger: logger))
         self.current = current
         self.gossip = try node.gossip.map { _ in
-            try GossipShell(current: current, environment: environment, loop: group.next())
+            try GossipShell(current: current, advertised: advertised, environment: environment, loop: group.next())
         }
         self.listening = group.next().makePromise()
         self.drainTimeout = drainTimeout
         self.scrapingOverride = scraping
         self.source = source
         self.reloads = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Binds a pool member's ports on `bind`, and returns the gossip address it announces (nil: its own).
+    static func place(_ node: inout Node, bind: String?, advertise: String?) throws -> HostPort? {
+        guard node.pool, var gossip = node.gossip else {
+            if bind != nil || advertise != nil {
+                throw GatewayError(
+                    .invalidRequest,
+                    "--bind and --advertise are for a pool's nodes: node '\(node.name)' binds and is reached at its topology addresses"
+                )
+            }
+            return nil
+        }
+        if let bind {
+            node.listen.host = try Self.host(bind, "--bind")
+            gossip.host = node.listen.host
+            node.gossip = gossip
+        }
+        if let advertise {
+            let host = try Self.host(advertise, "--advertise")
+            guard !HostPort(host: host, port: 0).isWildcard else {
+                throw GatewayError(.invalidRequest, "--advertise: \(host) is not an address the other nodes can reach")
+            }
+            return HostPort(host: host, port: gossip.port)
+        }
+        guard gossip.isWildcard else { return nil }
+        var name = [CChar](repeating: 0, count: 256)
+        gethostname(&name, name.count)
+        let hostName = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        guard let host = GossipShell.addresses(of: hostName).first(where: { !HostPort(host: $0, port: 0).isLoopback })
+        else {
+            throw GatewayError(
+                .invalidRequest,
+                "cannot tell which address the other nodes reach this one at (host name '\(hostName)' resolves to no address beyond loopback): pass --advertise"
+            )
+        }
+        return HostPort(host: host, port: gossip.port)
+    }
+
+    /// `text` as a host of an address, or a thrown error naming `option`.
+    private static func host(_ text: String, _ option: String) throws -> String {
+        let bracketed = text.contains(":") && !text.hasPrefix("[") ? "[\(text)]" : text
+        switch HostPort.parse("\(bracketed):1") {
+        case .success(let address): return address.host
+        case .failure(let error): throw GatewayError(.invalidRequest, "\(option): \(error)")
+        }
     }
 
     /// Serves `topology` from now on: new requests are routed on it, requests in flight finish on the

@@ -20,7 +20,11 @@ import Glibc
 final class GossipShell: Sendable {
     let topology: Topology
     let node: Node
+    /// Where the other nodes reach this one: its gossip address, or for a pool member the address it
+    /// announces (`GatewayNode.advertised`).
     let address: HostPort
+    /// Where the sockets bind: the node's gossip address (a pool's is usually every interface).
+    let bindAddress: HostPort
     private let seal: GossipSeal
     private let current: CurrentCore
     /// What serves requests now: gossip feeds its router.
@@ -42,6 +46,8 @@ final class GossipShell: Sendable {
     static let publishInterval = Duration.milliseconds(250)
     /// The longest the tick loop sleeps, whatever `nextWakeup` says (packets may move it earlier).
     static let maxSleep = Duration.milliseconds(20)
+    /// How often the seeds' DNS names are resolved again (pods of a headless Service come and go).
+    static let seedRefreshInterval = Duration.seconds(30)
 
     struct State: ~Copyable {
         var instance: GossipInstance
@@ -57,14 +63,16 @@ final class GossipShell: Sendable {
         let tcp: any Channel
     }
 
-    /// The shell of `node` (which must have a gossip address). Throws when the mesh has a key variable
-    /// that is unset or malformed and some node is not on loopback; a mesh without key travels in the
-    /// clear, which the topology validator allows only on loopback.
-    init(current: CurrentCore, environment: [String: String], loop: any EventLoop) throws {
+    /// The shell of `node` (which must have a gossip address), known to the mesh at `advertised` (by
+    /// default its gossip address). Throws when the mesh has a key variable that is unset or malformed and
+    /// some node is not on loopback; a mesh without key travels in the clear, which the topology validator
+    /// allows only on loopback.
+    init(current: CurrentCore, advertised: HostPort? = nil, environment: [String: String], loop: any EventLoop) throws {
         let core = current.core
-        guard let address = core.node.gossip else {
+        guard let bindAddress = core.node.gossip else {
             throw GatewayError(.internal, "node '\(core.node.name)' has no gossip address")
         }
+        let address = advertised ?? bindAddress
         let topology = core.topology
         var keys: [SymmetricKey] = []
         if let variable = topology.mesh.gossipKeyEnv {
@@ -77,6 +85,7 @@ final class GossipShell: Sendable {
         self.topology = topology
         self.node = core.node
         self.address = address
+        self.bindAddress = bindAddress
         self.current = current
         self.loop = loop
         var random = SystemRandomNumberGenerator()
@@ -92,7 +101,7 @@ final class GossipShell: Sendable {
             region: core.node.region,
             address: address,
             incarnation: bootIncarnation,
-            seeds: topology.nodes.compactMap(\.gossip),
+            seeds: topology.seeds,
             backends: topology.backends.map(\.name),
             configuration: configuration,
             now: MonotonicClock.now()
@@ -118,8 +127,13 @@ final class GossipShell: Sendable {
                 "isobar.incarnation": "\(bootIncarnation)",
             ]
         )
+        await refreshSeeds()
         perform(state.withLock { $0.instance.start(now: MonotonicClock.now(), rng: &$0.rng) })
         var nextPublish = MonotonicClock.now()
+        let refreshing = Task {
+            while (try? await Task.sleep(for: Self.seedRefreshInterval)) != nil { await refreshSeeds() }
+        }
+        defer { refreshing.cancel() }
         while !Task.isCancelled {
             let wake = state.withLock { $0.instance.nextWakeup }
             let now = MonotonicClock.now()
@@ -153,9 +167,9 @@ final class GossipShell: Sendable {
                         try channel.pipeline.syncOperations.addHandler(DatagramHandler(shell: self))
                     }
                 }
-                .bind(host: address.host, port: address.port).get()
+                .bind(host: bindAddress.host, port: bindAddress.port).get()
         } catch {
-            throw GatewayError(.internal, "gossip cannot listen on udp \(address): \(HTTPServer.describe(error))")
+            throw GatewayError(.internal, "gossip cannot listen on udp \(bindAddress): \(HTTPServer.describe(error))")
         }
         do {
             tcp = try await ServerBootstrap(group: loop)
@@ -168,10 +182,10 @@ final class GossipShell: Sendable {
                         )
                     }
                 }
-                .bind(host: address.host, port: address.port).get()
+                .bind(host: bindAddress.host, port: bindAddress.port).get()
         } catch {
             udp.close(promise: nil)
-            throw GatewayError(.internal, "gossip cannot listen on tcp \(address): \(HTTPServer.describe(error))")
+            throw GatewayError(.internal, "gossip cannot listen on tcp \(bindAddress): \(HTTPServer.describe(error))")
         }
         return Channels(udp: udp, tcp: tcp)
     }
@@ -212,7 +226,8 @@ final class GossipShell: Sendable {
     }
 
     private func memberChanged(_ member: Member) {
-        core.livePeers.set(member.node, up: member.status.isUp)
+        // A peer up is known by address before the router may forward through it, and forgotten after.
+        if member.status.isUp { core.livePeers.set(member.node, up: true, address: member.address) }
         core.withRouter { router, _ in
             switch member.status {
             case .alive: router.peerSuspected(member.node, false)
@@ -220,6 +235,7 @@ final class GossipShell: Sendable {
             case .dead, .left: router.peerGone(member.node)
             }
         }
+        if !member.status.isUp { core.livePeers.set(member.node, up: false, address: member.address) }
         let level: Logger.Level = member.status == .alive ? .info : .notice
         core.logger.log(
             level: level,
@@ -243,6 +259,63 @@ final class GossipShell: Sendable {
     private func sealed(_ bytes: [UInt8]) -> [UInt8] {
         let n = sequence.wrappingAdd(1, ordering: .relaxed).newValue
         return seal.seal(bytes, sequence: n, sentAtMilliseconds: Self.wallClockMilliseconds())
+    }
+
+    /// Resolves the seeds' DNS names (off the event loops) and gives the instance every address they stand
+    /// for; a name that does not resolve now stays as it is, to be resolved when used.
+    private func refreshSeeds() async {
+        let seeds = topology.seeds
+        guard seeds.contains(where: { !Self.isNumeric($0.host) }) else { return }
+        guard let expanded = try? await NIOThreadPool.singleton.runIfActive({ Self.expand(seeds) }) else { return }
+        state.withLock { $0.instance.knowSeeds(expanded) }
+    }
+
+    /// Every address of each seed, numeric ones as they are; in the seeds' order, without repeats.
+    static func expand(_ seeds: [HostPort]) -> [HostPort] {
+        var seen = Set<HostPort>()
+        var expanded: [HostPort] = []
+        for seed in seeds {
+            let addresses = isNumeric(seed.host) ? [seed.host] : addresses(of: seed.host)
+            for host in addresses.isEmpty ? [seed.host] : addresses {
+                let address = HostPort(host: host, port: seed.port)
+                if seen.insert(address).inserted { expanded.append(address) }
+            }
+        }
+        return expanded
+    }
+
+    /// Whether `host` is an IPv4 or IPv6 address rather than a name.
+    static func isNumeric(_ host: String) -> Bool {
+        host.contains(":") || host.allSatisfy { $0.isNumber || $0 == "." }
+    }
+
+    /// The addresses `host` resolves to (A and AAAA, as getaddrinfo orders them); empty when it does not.
+    static func addresses(of host: String) -> [String] {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_DGRAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, nil, &hints, &list) == 0 else { return [] }
+        defer { freeaddrinfo(list) }
+        var found: [String] = []
+        var entry = list
+        while let info = entry?.pointee {
+            entry = info.ai_next
+            guard let address = info.ai_addr else { continue }
+            var text = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+            let status = getnameinfo(
+                address,
+                info.ai_addrlen,
+                &text,
+                socklen_t(text.count),
+                nil,
+                0,
+                NI_NUMERICHOST
+            )
+            guard status == 0 else { continue }
+            let host = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if !found.contains(host) { found.append(host) }
+        }
+        return found
     }
 
     private func resolve(_ peer: HostPort) -> SocketAddress? {

@@ -60,6 +60,10 @@ public struct HostPort: Sendable, Equatable, Hashable, CustomStringConvertible {
         host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 
+    /// True if the host stands for every interface (`0.0.0.0`, `::`): where one binds, not an address to
+    /// connect to.
+    public var isWildcard: Bool { host == "0.0.0.0" || host == "::" }
+
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
 

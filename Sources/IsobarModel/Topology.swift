@@ -39,7 +39,17 @@ public struct Topology: Sendable, Equatable {
         self.redis = redis
     }
 
-    public func node(_ id: NodeID) -> Node? { nodes.first { $0.name == id } }
+    /// The node named `id`: a named node, or a member of a pool (`POOL/INSTANCE`, see `Node.pool`).
+    public func node(_ id: NodeID) -> Node? {
+        if let named = nodes.first(where: { $0.name == id && !$0.pool }) { return named }
+        guard let (pool, instance) = id.poolMember,
+            let entry = nodes.first(where: { $0.pool && $0.name == pool })
+        else { return nil }
+        return entry.member(instance)
+    }
+
+    /// Every gossip address a node joins the mesh through: the named nodes' and `mesh.seeds`.
+    public var seeds: [HostPort] { nodes.filter { !$0.pool }.compactMap(\.gossip) + mesh.seeds }
     public func backend(_ id: BackendID) -> Backend? { backends.first { $0.name == id } }
     public func model(_ name: ModelName) -> ModelGroup? { models.first { $0.name == name } }
 
@@ -62,10 +72,15 @@ public struct Mesh: Sendable, Equatable {
     public var name: String
     /// The environment variable holding the base64 gossip key, if any.
     public var gossipKeyEnv: String?
+    /// Addresses a node also joins the mesh through, besides the named nodes' gossip addresses: what pool
+    /// members find each other by. A DNS name stands for every address it resolves to (a Kubernetes
+    /// headless Service), resolved again from time to time.
+    public var seeds: [HostPort]
 
-    public init(name: String, gossipKeyEnv: String? = nil) {
+    public init(name: String, gossipKeyEnv: String? = nil, seeds: [HostPort] = []) {
         self.name = name
         self.gossipKeyEnv = gossipKeyEnv
+        self.seeds = seeds
     }
 }
 
@@ -75,7 +90,7 @@ public struct Region: Sendable, Equatable {
     public init(name: RegionID) { self.name = name }
 }
 
-/// A gateway node: one `isobar serve` process.
+/// A gateway node: one `isobar serve` process; or, with `pool`, any number of them.
 public struct Node: Sendable, Equatable {
     public var name: NodeID
     public var region: RegionID
@@ -83,13 +98,42 @@ public struct Node: Sendable, Equatable {
     public var listen: HostPort
     /// Where the node gossips (UDP), if it joins a mesh.
     public var gossip: HostPort?
+    /// A pool of interchangeable nodes (a Kubernetes Deployment, an autoscaling group): every process
+    /// started as this entry is a member named `NAME/INSTANCE`, listening and gossiping on the entry's
+    /// ports, and the mesh learns its address by gossip. A pool always gossips.
+    public var pool: Bool
 
-    public init(name: NodeID, region: RegionID, listen: HostPort, gossip: HostPort? = nil) {
+    public init(name: NodeID, region: RegionID, listen: HostPort, gossip: HostPort? = nil, pool: Bool = false) {
         self.name = name
         self.region = region
         self.listen = listen
         self.gossip = gossip
+        self.pool = pool
     }
+
+    /// The member `instance` of this pool, as the other nodes know it before gossip tells its address.
+    public func member(_ instance: String) -> Node {
+        Node(name: NodeID("\(name.rawValue)/\(instance)"), region: region, listen: listen, gossip: gossip, pool: true)
+    }
+
+    /// Whether `instance` may name a pool member: what a node name may be (`[A-Za-z0-9._-]+`), at most 63
+    /// characters (a host name label, as Kubernetes pod names are).
+    public static func isValidInstance(_ instance: String) -> Bool {
+        !instance.isEmpty && instance.count <= 63
+            && instance.allSatisfy { ($0.isASCII && ($0.isLetter || $0.isNumber)) || "._-".contains($0) }
+    }
+}
+
+extension NodeID {
+    /// The pool and instance of a pool member's name (`POOL/INSTANCE`); nil for a named node.
+    public var poolMember: (pool: NodeID, instance: String)? {
+        guard let slash = rawValue.firstIndex(of: "/") else { return nil }
+        return (NodeID(String(rawValue[..<slash])), String(rawValue[rawValue.index(after: slash)...]))
+    }
+
+    /// The topology entry the node runs as: its pool for a pool member, else itself. Metrics label peers by
+    /// it, so that pods coming and going do not grow them.
+    public var entry: NodeID { poolMember?.pool ?? self }
 }
 
 /// Which gateway nodes can open connections to a backend (`reachable_from`).

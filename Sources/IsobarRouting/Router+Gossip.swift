@@ -18,6 +18,13 @@ extension Router {
 
     // MARK: - Learning
 
+    /// The region of the node `origin`, a named node or a pool's member; nil for a node not of this
+    /// topology.
+    func region(of origin: NodeID) -> RegionID? {
+        if let (pool, _) = origin.poolMember { return poolRegions[pool] }
+        return nodeRegions[origin]
+    }
+
     /// A peer's load digest, `age` old: its in-flight ledger counts against the endpoints it names, and
     /// its gauge readings stand in for a scrape this node lacks or holds older.
     public mutating func gossiped(_ digest: LoadDigest, from origin: NodeID, age: Duration, now: Instant) {
@@ -56,7 +63,7 @@ extension Router {
     /// counting, gauge readings it brought age like scrapes (so they go stale in seconds) until it
     /// refutes, and requests are not forwarded through it.
     public mutating func peerSuspected(_ origin: NodeID, _ suspect: Bool) {
-        guard origin != node, nodeRegions[origin] != nil else { return }
+        guard origin != node, region(of: origin) != nil else { return }
         var report = peers[origin] ?? PeerReport(suspect: !suspect)
         guard report.suspect != suspect else { return }
         report.suspect = suspect
@@ -91,13 +98,13 @@ extension Router {
         var down = [Int](repeating: 0, count: endpoints.count)
         livePeers.removeAll(keepingCapacity: true)
         for (origin, report) in peers where !report.suspect {
-            if let region = nodeRegions[origin] { livePeers[region, default: []].append(origin) }
+            if let region = region(of: origin) { livePeers[region, default: []].append(origin) }
             for (b, entry) in report.load {
                 requests[b] += entry.inFlight
                 prefill[b] += entry.pendingPrefillTokens
             }
             // Only the endpoint's own region speaks for its health: others may just be cut off from it.
-            for (b, entry) in report.health where nodeRegions[origin] == endpoints[b].backend.region {
+            for (b, entry) in report.health where region(of: origin) == endpoints[b].backend.region {
                 reporters[b] += 1
                 if entry.state.rawValue >= HealthDigest.State.paused.rawValue { down[b] += 1 }
             }

@@ -95,6 +95,8 @@ public struct Router: Sendable {
     /// What other nodes gossiped (`Router+Gossip`), and each node's region.
     var peers: [NodeID: PeerReport] = [:]
     let nodeRegions: [NodeID: RegionID]
+    /// The region of each pool (`Node.pool`), by the pool's name: its members' region.
+    let poolRegions: [NodeID: RegionID]
     /// The live peers of each region, sorted (forwarding targets; `Router+Gossip`).
     var livePeers: [RegionID: [NodeID]] = [:]
     /// Peers a hop could not connect to, passed over as forwarding targets until then.
@@ -160,7 +162,9 @@ public struct Router: Sendable {
         self.node = node
         let region = topology.node(node)?.region
         self.region = region
-        nodeRegions = Dictionary(topology.nodes.map { ($0.name, $0.region) }, uniquingKeysWith: { a, _ in a })
+        let (pools, named) = (topology.nodes.filter(\.pool), topology.nodes.filter { !$0.pool })
+        nodeRegions = Dictionary(named.map { ($0.name, $0.region) }, uniquingKeysWith: { a, _ in a })
+        poolRegions = Dictionary(pools.map { ($0.name, $0.region) }, uniquingKeysWith: { a, _ in a })
         self.configuration = configuration
         let backendIndex = Dictionary(
             topology.backends.enumerated().map { ($1.name, $0) },

@@ -66,18 +66,20 @@ struct LocalMesh: Service {
             }
             var first: String?
             for node in topology.nodes {
+                // One member of each pool, on loopback.
                 let gateway = try GatewayNode(
                     topology: topology,
-                    node: node.name,
+                    node: node.pool ? node.member("1").name : node.name,
                     group: group,
                     logger: logger,
-                    environment: ProcessInfo.processInfo.environment
+                    environment: ProcessInfo.processInfo.environment,
+                    bind: node.pool ? "127.0.0.1" : nil
                 )
                 tasks.addTask { try await gateway.run() }
                 let port = try await gateway.localAddress.port ?? node.listen.port
-                let url = "http://\(HostPort(host: node.listen.host, port: port))"
+                let url = "http://\(HostPort(host: gateway.node.listen.host, port: port))"
                 first = first ?? url
-                say("isobar: node \(node.name) (\(node.region)) listening on \(url)/v1")
+                say("isobar: node \(gateway.node.name) (\(node.region)) listening on \(url)/v1")
             }
             if let first { banner(base: first, topology: topology) }
         }
@@ -115,35 +117,69 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The topology file.")
     var topology: String
 
-    @Option(help: "The node to run (a name under nodes:).")
+    @Option(help: "The node to run (a name under nodes:), or the pool it is a member of.")
     var node: String
+
+    @Option(help: "A pool member's name within its pool (default: the host name, a Kubernetes pod's name).")
+    var instance: String?
+
+    @Option(help: "A pool member binds its ports on this address instead of the pool's host.")
+    var bind: String?
+
+    @Option(help: "The address a pool member tells the mesh it is at (default: the bound address, or the host name's).")
+    var advertise: String?
 
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
         let topology = try loadTopology(self.topology)
-        guard topology.node(NodeID(node)) != nil else {
-            throw ValidationError(
-                "node '\(node)' is not in \(self.topology); nodes: \(topology.nodes.map(\.name.rawValue).joined(separator: ", "))"
-            )
-        }
+        let name = try nodeName(in: topology)
         let logger = try logging.makeLogger(label: "isobar")
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        let gateway = try GatewayNode(
-            topology: topology,
-            node: NodeID(node),
-            group: group,
-            logger: logger,
-            environment: ProcessInfo.processInfo.environment,
-            // SIGHUP reads the file again (with the environment the process started with).
-            source: { [path = self.topology] in
-                try TopologyLoader.load(path: path, environment: ProcessInfo.processInfo.environment)
-            }
-        )
-        try await runUntilSignalled(gateway, group: group, logger: logger) { [node] in
-            let port = try await gateway.localAddress.port ?? 0
-            say("isobar: node \(node) listening on http://\(HostPort(host: gateway.node.listen.host, port: port))/v1")
+        let gateway: GatewayNode
+        do {
+            gateway = try GatewayNode(
+                topology: topology,
+                node: name,
+                group: group,
+                logger: logger,
+                environment: ProcessInfo.processInfo.environment,
+                bind: bind,
+                advertise: advertise,
+                // SIGHUP reads the file again (with the environment the process started with).
+                source: { [path = self.topology] in
+                    try TopologyLoader.load(path: path, environment: ProcessInfo.processInfo.environment)
+                }
+            )
+        } catch let error as GatewayError {
+            throw ValidationError(error.message)
         }
+        try await runUntilSignalled(gateway, group: group, logger: logger) {
+            let port = try await gateway.localAddress.port ?? 0
+            say("isobar: node \(name) listening on http://\(HostPort(host: gateway.node.listen.host, port: port))/v1")
+        }
+    }
+
+    /// The node `--node` names: a named node, or a member of the pool it names (`--instance`, else the
+    /// host name).
+    private func nodeName(in topology: Topology) throws -> NodeID {
+        let entries = topology.nodes.map { $0.pool ? "\($0.name) (pool)" : $0.name.rawValue }
+        guard let entry = topology.nodes.first(where: { $0.name.rawValue == node }) else {
+            throw ValidationError(
+                "node '\(node)' is not in \(self.topology); nodes: \(entries.joined(separator: ", "))"
+            )
+        }
+        guard entry.pool else {
+            if instance != nil { throw ValidationError("--instance is for a pool's nodes: '\(node)' is a named node") }
+            return entry.name
+        }
+        let instance = self.instance ?? ProcessInfo.processInfo.hostName
+        guard Node.isValidInstance(instance) else {
+            throw ValidationError(
+                "--instance: '\(instance)' cannot name a node: use at most 63 letters, digits, '.', '_' and '-'"
+            )
+        }
+        return entry.member(instance).name
     }
 }
 

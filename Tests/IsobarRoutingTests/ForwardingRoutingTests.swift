@@ -36,6 +36,42 @@ import Testing
         #expect(plan.via == "n3", "n4 is suspect")
     }
 
+    @Test("a pool's members are forwarded through as they come and go; a member of an unknown pool never")
+    func poolMembers() throws {
+        var west = TestFleet.backend("w1", region: "west")
+        west.reach = .region
+        var topology = TestFleet.topology([TestFleet.backend("e1"), west])
+        topology.nodes.append(
+            Node(
+                name: "west-gw",
+                region: "west",
+                listen: HostPort(host: "0.0.0.0", port: 8080),
+                gossip: HostPort(host: "0.0.0.0", port: 7946),
+                pool: true
+            )
+        )
+        var router = Router(topology: topology, node: "n1", configuration: RoutingConfiguration(topology: topology))
+        router.peerSuspected("north-gw/a", false)
+        router.peerSuspected("n1/a", false)
+        guard case .catchAll = arrive(&router, "a") else {
+            Issue.record("only members of a pool of the topology are peers")
+            return
+        }
+        router.peerSuspected("west-gw/gw-5c8b6-x2x9z", false)
+        #expect(try #require(TestFleet.sent(arrive(&router, "b"))).via == "west-gw/gw-5c8b6-x2x9z")
+        // Scaled in, and a new pod took its place.
+        router.peerGone("west-gw/gw-5c8b6-x2x9z")
+        router.peerSuspected("west-gw/gw-5c8b6-k7q2p", false)
+        #expect(try #require(TestFleet.sent(arrive(&router, "c"))).via == "west-gw/gw-5c8b6-k7q2p")
+        // A member runs as its pool's region.
+        let member = Router(
+            topology: topology,
+            node: "west-gw/gw-5c8b6-k7q2p",
+            configuration: RoutingConfiguration(topology: topology)
+        )
+        #expect(member.region == "west")
+    }
+
     @Test("with no live node in its region it cannot be reached: the request gets the catch-all")
     func noLivePeer() {
         var router = router()
