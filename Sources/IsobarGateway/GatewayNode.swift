@@ -100,7 +100,7 @@ public final class GatewayNode: Service, Sendable {
         guard gossip.isWildcard else { return nil }
         var name = [CChar](repeating: 0, count: 256)
         gethostname(&name, name.count)
-        let hostName = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let hostName = GossipShell.string(name)
         guard let host = GossipShell.addresses(of: hostName).first(where: { !HostPort(host: $0, port: 0).isLoopback })
         else {
             throw GatewayError(

@@ -312,10 +312,15 @@ final class GossipShell: Sendable {
                 NI_NUMERICHOST
             )
             guard status == 0 else { continue }
-            let host = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let host = Self.string(text)
             if !found.contains(host) { found.append(host) }
         }
         return found
+    }
+
+    /// The text of a C string buffer, up to its terminating zero.
+    static func string(_ buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     private func resolve(_ peer: HostPort) -> SocketAddress? {

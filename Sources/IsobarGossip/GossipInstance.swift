@@ -51,10 +51,10 @@ public struct GossipInstance: Sendable {
     public let address: HostPort
     public private(set) var codec: GossipCodec
 
-    /// The backends whose load and health this node reads from gossip, after its topology was reloaded.
     /// The seeds from now on: the gateway resolves DNS names among them again from time to time.
     public mutating func knowSeeds(_ seeds: [HostPort]) { self.seeds = seeds.filter { $0 != address } }
 
+    /// The backends whose load and health this node reads from gossip, after its topology was reloaded.
     public mutating func knowBackends(_ backends: [BackendID]) { codec = GossipCodec(backends: backends) }
     /// Raised to refute a suspicion or to rejoin. The gateway starts it at the boot time in seconds, so
     /// a restarted node outranks what the mesh remembers of its previous life.

@@ -50,6 +50,7 @@ public struct Topology: Sendable, Equatable {
 
     /// Every gossip address a node joins the mesh through: the named nodes' and `mesh.seeds`.
     public var seeds: [HostPort] { nodes.filter { !$0.pool }.compactMap(\.gossip) + mesh.seeds }
+
     public func backend(_ id: BackendID) -> Backend? { backends.first { $0.name == id } }
     public func model(_ name: ModelName) -> ModelGroup? { models.first { $0.name == name } }
 

@@ -189,12 +189,17 @@ struct GovernanceTests {
                     - {id: alpha, hash: "\(Self.alpha)", max_concurrent: 1}
                 """
             try await Harness.withGateway(try Self.topology(emulator: emulator, keys: keys)) { port in
+                // About 2 s of stream; the second request is sent once the node holds it.
                 async let slow = Self.post(
                     port,
                     key: "sk-alpha",
-                    body: chatBody(model: "chat", stream: true, maxTokens: 10)
+                    body: chatBody(model: "chat", stream: true, maxTokens: 40)
                 )
-                try await Task.sleep(for: .milliseconds(150))
+                #expect(
+                    try await Harness.eventually {
+                        try await Self.get(port, "/metrics", key: nil).text.contains("isobar_open_requests 1")
+                    }
+                )
                 let second = try await Self.post(port, key: "sk-alpha")
                 #expect(second.status == 429)
                 #expect(try JSON(parsing: second.body)["error"]?["code"] == "concurrency_limit_exceeded")
