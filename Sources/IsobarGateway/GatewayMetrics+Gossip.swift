@@ -56,6 +56,6 @@ extension GatewayMetrics {
             return total - (totals[key] ?? 0)
         }
         guard delta > 0 else { return }
-        registry.makeCounter(descriptor: descriptor, labels: [label]).increment(by: Int64(delta))
+        counter(descriptor, [label]).increment(by: Int64(delta))
     }
 }

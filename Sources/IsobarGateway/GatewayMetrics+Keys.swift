@@ -61,19 +61,19 @@ extension GatewayMetrics {
     )
 
     func responseCache(model: String, hit: Bool) {
-        registry.makeCounter(
-            descriptor: Self.responseCache,
-            labels: [("model", model), ("result", hit ? "hit" : "miss")]
+        counter(
+            Self.responseCache,
+            [("model", model), ("result", hit ? "hit" : "miss")]
         )
         .increment()
     }
 
     func limitDecidedLocally(onFailure: String) {
-        registry.makeCounter(descriptor: Self.limitLocalDecisions, labels: [("on_failure", onFailure)]).increment()
+        counter(Self.limitLocalDecisions, [("on_failure", onFailure)]).increment()
     }
 
     /// The counter of requests admitted on leases (made once: it counts most keyed requests of a busy node).
-    func limitLeasedDecisions() -> Counter { registry.makeCounter(descriptor: Self.limitLeasedDecisions) }
+    func limitLeasedDecisions() -> Counter { counter(Self.limitLeasedDecisions) }
 
     func setBudgetSpent(_ subject: QuotaSubject, ratio: Double) {
         registry.makeGauge(
@@ -86,23 +86,23 @@ extension GatewayMetrics {
     func limitStoreUp(_ up: Bool) {
         registry.makeGauge(descriptor: Self.limitStoreUp).set(Int64(up ? 1 : 0))
         // Shown from the start (at 0), so that an alert on its increase sees the first outage.
-        let outages = registry.makeCounter(descriptor: Self.limitStoreOutages)
+        let outages = counter(Self.limitStoreOutages)
         if !up { outages.increment() }
     }
 
     func keyUsage(key: String, team: String?, model: String, usage: Usage?, usd: Double) {
         let labels = [("key", key), ("team", team ?? ""), ("model", model)]
-        registry.makeCounter(descriptor: Self.keyRequests, labels: labels).increment()
+        counter(Self.keyRequests, labels).increment()
         if let usage {
-            registry.makeCounter(descriptor: Self.keyTokens, labels: labels + [("kind", "prompt")])
+            counter(Self.keyTokens, labels + [("kind", "prompt")])
                 .increment(by: Int64(usage.promptTokens))
-            registry.makeCounter(descriptor: Self.keyTokens, labels: labels + [("kind", "completion")])
+            counter(Self.keyTokens, labels + [("kind", "completion")])
                 .increment(by: Int64(usage.completionTokens))
         }
-        registry.makeCounter(descriptor: Self.keySpend, labels: labels).increment(by: usd)
+        counter(Self.keySpend, labels).increment(by: usd)
     }
 
     func limitRefused(key: String, limit: String) {
-        registry.makeCounter(descriptor: Self.limitRefusals, labels: [("key", key), ("limit", limit)]).increment()
+        counter(Self.limitRefusals, [("key", key), ("limit", limit)]).increment()
     }
 }

@@ -71,18 +71,18 @@ extension GatewayMetrics {
 
     /// A request of `model` was answered by the catch-all with `answer` (busy, static, cache).
     func caughtAll(model: String, answer: String) {
-        registry.makeCounter(descriptor: Self.catchAll, labels: [("model", model), ("answer", answer)]).increment()
+        counter(Self.catchAll, [("model", model), ("answer", answer)]).increment()
     }
 
     /// An attempt on `backend` failed for `reason` and is tried there again after a backoff.
     func retried(backend: String, reason: String) {
-        registry.makeCounter(descriptor: Self.retries, labels: [("backend", backend), ("reason", reason)])
+        counter(Self.retries, [("backend", backend), ("reason", reason)])
             .increment()
     }
 
     /// An attempt on `from` failed for `reason`; the next goes to `to`.
     func fellBack(from: String, to: String, reason: String) {
-        registry.makeCounter(descriptor: Self.fallbacks, labels: [("from", from), ("to", to), ("reason", reason)])
+        counter(Self.fallbacks, [("from", from), ("to", to), ("reason", reason)])
             .increment()
     }
 
@@ -119,11 +119,11 @@ extension GatewayMetrics {
 
     /// An attempt was sent to `backend`, picked for `reason`.
     func forwarded(_ direction: String, node: String) {
-        registry.makeCounter(descriptor: Self.forwards, labels: [("direction", direction), ("node", node)]).increment()
+        counter(Self.forwards, [("direction", direction), ("node", node)]).increment()
     }
 
     func picked(backend: String, reason: PickReason) {
-        registry.makeCounter(descriptor: Self.picks, labels: [("backend", backend), ("reason", reason.rawValue)])
+        counter(Self.picks, [("backend", backend), ("reason", reason.rawValue)])
             .increment()
     }
 }

@@ -27,6 +27,6 @@ extension GatewayMetrics {
     }
 
     func scrapeCounter(backend: String, outcome: ScrapeOutcome) -> Counter {
-        registry.makeCounter(descriptor: Self.scrapes, labels: [("backend", backend), ("outcome", outcome.rawValue)])
+        counter(Self.scrapes, [("backend", backend), ("outcome", outcome.rawValue)])
     }
 }

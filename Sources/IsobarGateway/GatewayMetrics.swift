@@ -7,6 +7,58 @@ final class GatewayMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
     /// Running totals kept outside the registry (the gossip instance's counters), as last exported.
     let exportedTotals = Mutex<[String: Int]>([:])
+    /// The counters and histograms made so far, by metric and label values: the registry checks a metric's
+    /// name, help and labels and takes its lock on every lookup, which on the request path cost more than
+    /// the increments themselves.
+    private let counters = Mutex<[SeriesKey: Counter]>([:])
+    private let histograms = Mutex<[SeriesKey: ValueHistogram]>([:])
+
+    /// One series of one metric: its name and up to four label values (the label names are the metric's).
+    struct SeriesKey: Hashable {
+        let metric: String
+        var values: (String, String, String, String) = ("", "", "", "")
+
+        init(_ descriptor: MetricNameDescriptor, _ labels: [(String, String)]) {
+            precondition(labels.count <= 4, "a series key holds four labels")
+            metric = descriptor.metricName
+            if labels.count > 0 { values.0 = labels[0].1 }
+            if labels.count > 1 { values.1 = labels[1].1 }
+            if labels.count > 2 { values.2 = labels[2].1 }
+            if labels.count > 3 { values.3 = labels[3].1 }
+        }
+
+        static func == (a: SeriesKey, b: SeriesKey) -> Bool { a.metric == b.metric && a.values == b.values }
+
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(metric)
+            hasher.combine(values.0)
+            hasher.combine(values.1)
+            hasher.combine(values.2)
+            hasher.combine(values.3)
+        }
+    }
+
+    /// The counter of `descriptor` with `labels`, made on first use.
+    func counter(_ descriptor: MetricNameDescriptor, _ labels: [(String, String)] = []) -> Counter {
+        let key = SeriesKey(descriptor, labels)
+        if let made = counters.withLock({ $0[key] }) { return made }
+        let counter = registry.makeCounter(descriptor: descriptor, labels: labels)
+        counters.withLock { $0[key] = counter }
+        return counter
+    }
+
+    /// The histogram of `descriptor` with `labels`, made on first use.
+    func histogram(
+        _ descriptor: MetricNameDescriptor,
+        _ labels: [(String, String)] = [],
+        buckets: [Double]
+    ) -> ValueHistogram {
+        let key = SeriesKey(descriptor, labels)
+        if let made = histograms.withLock({ $0[key] }) { return made }
+        let histogram = registry.makeValueHistogram(descriptor: descriptor, labels: labels, buckets: buckets)
+        histograms.withLock { $0[key] = histogram }
+        return histogram
+    }
 
     static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
         MetricNameDescriptor(namespace: "isobar", metricName: metric, unitName: unit, helpText: help)
@@ -77,35 +129,25 @@ final class GatewayMetrics: Sendable {
         overhead: Duration,
         usage: Usage?
     ) {
-        registry.makeCounter(
-            descriptor: Self.requests,
-            labels: [("model", model), ("backend", backend), ("status", String(status))]
-        ).increment()
+        counter(Self.requests, [("model", model), ("backend", backend), ("status", String(status))]).increment()
         let labels = [("model", model), ("backend", backend)]
-        if let ttft {
-            registry.makeValueHistogram(descriptor: Self.ttft, labels: labels, buckets: Self.ttftBuckets)
-                .record(ttft.seconds)
-        }
-        registry.makeValueHistogram(descriptor: Self.duration, labels: labels, buckets: Self.durationBuckets)
-            .record(duration.seconds)
-        registry.makeValueHistogram(descriptor: Self.overhead, buckets: Self.overheadBuckets)
-            .record(max(0, overhead.seconds))
+        if let ttft { histogram(Self.ttft, labels, buckets: Self.ttftBuckets).record(ttft.seconds) }
+        histogram(Self.duration, labels, buckets: Self.durationBuckets).record(duration.seconds)
+        histogram(Self.overhead, buckets: Self.overheadBuckets).record(max(0, overhead.seconds))
         if let usage {
-            registry.makeCounter(descriptor: Self.tokens, labels: labels + [("kind", "prompt")])
-                .increment(by: Int64(usage.promptTokens))
-            registry.makeCounter(descriptor: Self.tokens, labels: labels + [("kind", "completion")])
-                .increment(by: Int64(usage.completionTokens))
+            counter(Self.tokens, labels + [("kind", "prompt")]).increment(by: Int64(usage.promptTokens))
+            counter(Self.tokens, labels + [("kind", "completion")]).increment(by: Int64(usage.completionTokens))
         }
     }
 
     /// An upstream attempt failed for `reason` (a failure label).
     func attemptFailed(backend: String, reason: String) {
-        registry.makeCounter(descriptor: Self.failures, labels: [("backend", backend), ("reason", reason)]).increment()
+        counter(Self.failures, [("backend", backend), ("reason", reason)]).increment()
     }
 
     /// A stream committed to the client was ended with an in-band error.
     func streamAborted(backend: String, reason: String) {
-        registry.makeCounter(descriptor: Self.streamErrors, labels: [("backend", backend), ("reason", reason)])
+        counter(Self.streamErrors, [("backend", backend), ("reason", reason)])
             .increment()
     }
 
