@@ -109,12 +109,15 @@ final class RedisLimitStore: LimitStore {
     }
 
     func settle(_ settlement: QuotaSettlement, at now: Double, on loop: any EventLoop) {
-        local.withLock { $0.settle(settlement, at: now) }
         let up = state.withLock { state in
             if state.up { state.leases.settle(settlement) }
             return state.up
         }
-        guard up else { return addPending(settlement.subjects.map { ($0, settlement.usd) }, at: now) }
+        // The node's own ledger counts only while the store is away (it starts over when it goes away).
+        guard up else {
+            local.withLock { $0.settle(settlement, at: now) }
+            return addPending(settlement.subjects.map { ($0, settlement.usd) }, at: now)
+        }
         // A request the store admitted is released at once (its slot, its tokens); one admitted on a lease
         // is reported with the others once a second.
         if !settlement.leased { report(releasing: settlement, on: loop) }
@@ -131,9 +134,16 @@ final class RedisLimitStore: LimitStore {
             guard case .array(let values) = reply else { return [] }
             return values.map { $0.number ?? 0 }
         }.flatMapError { [self] _ in
-            // Away: what is known here (last read, plus what was spent since).
-            loop.makeSucceededFuture(
-                local.withLock { ledger in subjects.map { ledger.spent($0, period: $1, at: now) } }
+            // Unanswered: what the store last said while it is taken to be up; when it is away, the node's
+            // own count (which starts from that).
+            let said = state.withLock { state in
+                state.up
+                    ? subjects.map { subject, period in
+                        state.lastSpent[subject].map { $0.period == period ? $0.usd : 0 } ?? 0
+                    } : nil
+            }
+            return loop.makeSucceededFuture(
+                said ?? local.withLock { ledger in subjects.map { ledger.spent($0, period: $1, at: now) } }
             )
         }
     }
