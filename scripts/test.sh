@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# `make test` after lint: the debug build and every test tier. The release binary (static Swift runtime) and
+# the simulator checks that need it run in the background at the lowest priority, in a build directory of
+# their own (SwiftPM locks one per process): the tests wait on timers and sockets much of the time, and the
+# release build takes that idle CPU instead of running after them. Simulations are deterministic, so their
+# checks do not mind being slowed. The background job's output is printed once the tests are done; it is
+# stopped if they fail.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SWIFT=${SWIFT:-swift}
+MAKE=${MAKE:-make}
+background=.build-release
+
+"$SWIFT" build --build-tests
+scripts/soundness.sh
+
+mkdir -p "$background"
+# setsid: its own process group, so that stopping it stops the compilers it started.
+setsid nice -n 19 "$MAKE" --no-print-directory release simulator-check RELEASE_SCRATCH="$background" \
+    > "$background/make.log" 2>&1 &
+job=$!
+trap 'kill -- -"$job" 2>/dev/null || true' EXIT
+
+"$SWIFT" test --skip-build --skip SoakTests
+"$SWIFT" test --skip-build --filter SoakTests
+"$MAKE" --no-print-directory conformance mesh deploy-check
+
+echo "test.sh: waiting for the release build and simulator checks (running since the unit tests)"
+status=0
+wait "$job" || status=$?
+trap - EXIT
+cat "$background/make.log"
+exit "$status"
