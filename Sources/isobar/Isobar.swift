@@ -80,8 +80,10 @@ struct Check: AsyncParsableCommand {
             do {
                 switch try ConfigLoader.check(path: file, environment: ProcessInfo.processInfo.environment) {
                 case .topology(let topology):
+                    let pools = topology.nodes.count(where: \.pool)
                     say(
-                        "\(file): ok (\(topology.regions.count) regions, \(topology.nodes.count) nodes, "
+                        "\(file): ok (\(topology.regions.count) regions, \(topology.nodes.count - pools) nodes, "
+                            + (pools > 0 ? "\(pools) pools, " : "")
                             + "\(topology.backends.count) backends, \(topology.models.count) models)"
                     )
                 case .scenario(let scenario):
