@@ -35,7 +35,7 @@ demo: bootstrap build
 ## Format lint, soundness, build (warnings are errors), unit + integration tests, the two-minute mixed-fault
 ## soak on its own (it keeps both cores busy), SDK conformance, the five-process mesh, deploy/ checked; the
 ## release binary, simulator baselines and calibration fidelity (release build: simulations are slow in debug)
-## built and run beside them at the lowest priority (scripts/test.sh).
+## built and run beside the soak and the Python suites at the lowest priority (scripts/test.sh).
 test: bootstrap lint venv
 	SWIFT="$(SWIFT)" scripts/test.sh
 
