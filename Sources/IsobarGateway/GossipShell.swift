@@ -265,7 +265,7 @@ final class GossipShell: Sendable {
     /// for; a name that does not resolve now stays as it is, to be resolved when used.
     private func refreshSeeds() async {
         let seeds = topology.seeds
-        guard seeds.contains(where: { !Self.isNumeric($0.host) }) else { return }
+        guard seeds.contains(where: { !HostPort.isIPAddress($0.host) }) else { return }
         guard let expanded = try? await NIOThreadPool.singleton.runIfActive({ Self.expand(seeds) }) else { return }
         state.withLock { $0.instance.knowSeeds(expanded) }
     }
@@ -275,18 +275,13 @@ final class GossipShell: Sendable {
         var seen = Set<HostPort>()
         var expanded: [HostPort] = []
         for seed in seeds {
-            let addresses = isNumeric(seed.host) ? [seed.host] : addresses(of: seed.host)
+            let addresses = HostPort.isIPAddress(seed.host) ? [seed.host] : addresses(of: seed.host)
             for host in addresses.isEmpty ? [seed.host] : addresses {
                 let address = HostPort(host: host, port: seed.port)
                 if seen.insert(address).inserted { expanded.append(address) }
             }
         }
         return expanded
-    }
-
-    /// Whether `host` is an IPv4 or IPv6 address rather than a name.
-    static func isNumeric(_ host: String) -> Bool {
-        host.contains(":") || host.allSatisfy { $0.isNumber || $0 == "." }
     }
 
     /// The addresses `host` resolves to (A and AAAA, as getaddrinfo orders them); empty when it does not.

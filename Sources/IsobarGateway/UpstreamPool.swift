@@ -184,7 +184,7 @@ final class UpstreamPool {
             tls = nil
         }
         let host = key.host
-        let isIPAddress = host.contains(":") || host.allSatisfy { $0.isNumber || $0 == "." }
+        let isIPAddress = HostPort.isIPAddress(host)
         return ClientBootstrap(group: eventLoop)
             .connectTimeout(timeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)

@@ -60,6 +60,11 @@ public struct HostPort: Sendable, Equatable, Hashable, CustomStringConvertible {
         host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 
+    /// Whether `host` is an IPv4 or IPv6 address rather than a name (a DNS name always has a letter).
+    public static func isIPAddress(_ host: String) -> Bool {
+        host.contains(":") || host.allSatisfy { $0.isNumber || $0 == "." }
+    }
+
     /// True if the host stands for every interface (`0.0.0.0`, `::`): where one binds, not an address to
     /// connect to.
     public var isWildcard: Bool { host == "0.0.0.0" || host == "::" }

@@ -10,7 +10,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT / "Tests" / "Python"))
-from processes import start, stop  # noqa: E402
+from processes import BINARY, start, stop  # noqa: E402
 
 # What `isobar up` prints once its node listens, with its base URL.
 LISTENING = r"node gw \(local\) listening on (http://\S+)/v1"
@@ -27,11 +27,10 @@ KEYS = {
 def run_node(topology):
     """Runs `isobar up` on `topology` (with the keys' secrets in its environment) and yields its base URL;
     stops it by PID and checks it exited cleanly."""
-    binary = os.environ.get("ISOBAR_BIN", str(ROOT / ".build" / "debug" / "isobar"))
     seen = []
     process = start(
         "isobar up",
-        [binary, "up", str(HERE / topology), "--log-level", "warning"],
+        [BINARY, "up", str(HERE / topology), "--log-level", "warning"],
         LISTENING,
         seen,
         env=dict(os.environ, **KEYS),

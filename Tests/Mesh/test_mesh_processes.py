@@ -15,10 +15,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from processes import free_port, start as start_process, stop as stop_process
+from processes import BINARY, free_port, start as start_process, stop as stop_process
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-BINARY = os.environ.get("ISOBAR_BIN", str(ROOT / ".build" / "debug" / "isobar"))
 NODES = [("n1", "r1"), ("n2", "r1"), ("n3", "r2"), ("n4", "r2"), ("n5", "r3")]
 KEY = base64.b64encode(bytes(random.getrandbits(8) for _ in range(32))).decode()
 

@@ -10,12 +10,10 @@ import random
 import re
 import subprocess
 import urllib.request
-from pathlib import Path
 
 import pytest
-from processes import eventually, free_port, start, stop
+from processes import BINARY, eventually, free_port, start, stop
 
-BINARY = os.environ.get("ISOBAR_BIN", str(Path(__file__).resolve().parents[2] / ".build" / "debug" / "isobar"))
 
 KEY = base64.b64encode(bytes(random.getrandbits(8) for _ in range(32))).decode()
 ENV = dict(os.environ, TEST_GOSSIP_KEY=KEY)

@@ -8,13 +8,9 @@ import signal
 import threading
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
-from processes import eventually, free_port, start, stop
-
-ROOT = Path(__file__).resolve().parent.parent.parent
-BINARY = os.environ.get("ISOBAR_BIN", str(ROOT / ".build" / "debug" / "isobar"))
+from processes import BINARY, eventually, free_port, start, stop
 
 
 def topology(http, engine, models):

@@ -15,13 +15,10 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
-from processes import eventually, free_port, start as start_process, stop as stop_process
+from processes import BINARY, eventually, free_port, start as start_process, stop as stop_process
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-BINARY = os.environ.get("ISOBAR_BIN", str(ROOT / ".build" / "debug" / "isobar"))
 NODES = ["n1", "n2", "n3"]
 REGIONS = {"n1": "r1", "n2": "r1", "n3": "r2"}
 SECRETS = {"alpha": "sk-alpha-test", "beta": "sk-beta-test", "gamma": "sk-gamma-test", "delta": "sk-delta-test",
@@ -234,7 +231,6 @@ def test_redis_outage_falls_back_to_a_share_of_the_limit_and_recovers(fleet):
     if not 59 <= accepted <= 61:
         fleet.dump()
     assert 59 <= accepted <= 61, f"{accepted} accepted once Redis was back"
-
 
 
 def test_token_reservations_are_reconciled_through_the_store(fleet):

@@ -1,13 +1,18 @@
 """The real processes of the Python suites (Tests/Mesh, Tests/Conformance): free loopback ports, starting a
 process until it says it is ready while its output keeps being collected, and stopping it by PID."""
+import os
 import re
 import signal
 import socket
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
+
+# The isobar binary under test: ISOBAR_BIN (the Makefile sets it), else the debug build.
+BINARY = os.environ.get("ISOBAR_BIN", str(Path(__file__).resolve().parents[2] / ".build" / "debug" / "isobar"))
 
 
 # Ports handed out by this process: the kernel may give a port just released to the next bind, so two
